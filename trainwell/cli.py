@@ -1,0 +1,129 @@
+"""The ``trainwell`` command.
+
+User errors (a bad config, an unknown name, a missing file) print one line on
+stderr and exit with code 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trainwell.errors import TrainwellError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Train neural networks so that training goes right.")
+out = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+__all__ = ["app", "main"]
+
+
+def _metrics_table(metrics: dict) -> Table:
+    table = Table(title="final metrics")
+    for col in ("split", "loss", "accuracy"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split in ("train", "val", "test"):
+        if split in metrics:
+            table.add_row(split, f"{metrics[split]['loss']:.4f}", f"{metrics[split]['accuracy']:.4f}")
+    return table
+
+
+def _recall_line(recall: list) -> str:
+    return "per-class recall (test): " + " ".join(
+        f"{i}:{'-' if r is None else f'{r:.2f}'}" for i, r in enumerate(recall))
+
+
+@app.command()
+def train(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config; defaults apply to every key it omits")] = None,
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key: --set model.width=256")] = [],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="run directory (new or empty)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Train a model (seed 004's process) and write a run directory."""
+    from trainwell.config import load_config
+    from trainwell.train.run import train as run_train
+
+    cfg = load_config(config, set_)
+    run = run_train(cfg, out=out_dir, progress=False if quiet else None)
+    out.print(_metrics_table(run.metrics))
+    out.print(_recall_line(run.metrics["test"]["per_class_recall"]))
+    out.print(f"best epoch (val loss): {run.metrics['best_epoch']}   "
+              f"parameters: {run.metrics['n_parameters']:,}   time: {run.metrics['train_seconds']:.1f}s")
+    out.print(f"run directory: {run.dir}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory written by `trainwell train`")],
+    data: Annotated[Optional[str], typer.Option(help="data set name, or .npz (x, y) / .csv (label last) file")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Report a saved model's metrics on its test split (or on --data)."""
+    from trainwell.train.run import evaluate_run
+
+    result = evaluate_run(run_dir, data)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print(f"rows: {result['rows']}   loss: {result['loss']:.4f}   accuracy: {result['accuracy']:.4f}")
+    out.print(_recall_line(result["per_class_recall"]))
+
+
+@app.command()
+def datasets() -> None:
+    """List the embedded data sets with shapes, splits and class counts."""
+    import numpy as np
+
+    from trainwell.data.datasets import DATASETS, load_data
+
+    table = Table(title="embedded data sets (all generated or bundled locally)")
+    for col in ("name", "kind", "sample shape", "classes", "train/val/test", "class counts (train)", "description"):
+        table.add_column(col)
+    for entry in DATASETS:
+        d = load_data(entry.name)
+        counts = np.bincount(d.train.y.numpy(), minlength=d.n_classes).tolist()
+        table.add_row(entry.name, d.kind, str(d.input_shape), str(d.n_classes),
+                      f"{len(d.train)}/{len(d.val)}/{len(d.test)}", str(counts), entry.description)
+    out.print(table)
+
+
+@app.command()
+def components() -> None:
+    """List every named choice: data sets, models, activations, norms, inits, optimizers, losses."""
+    from trainwell.components import REGISTRIES
+
+    for kind, registry in REGISTRIES.items():
+        table = Table(title=f"{kind} (config key: {_CONFIG_KEYS[kind]})", title_justify="left")
+        table.add_column("name", style="bold")
+        table.add_column("description")
+        for entry in registry:
+            table.add_row(entry.name, entry.description)
+        out.print(table)
+
+
+_CONFIG_KEYS = {"dataset": "data.name", "model": "model.name", "activation": "model.activation",
+                "norm": "model.norm", "init": "model.init", "optimizer": "optim.name", "loss": "loss"}
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    try:
+        app()
+    except TrainwellError as e:
+        err.print(f"error: {e}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Every named choice of trainwell, in one place (``trainwell components``)."""
+
+from __future__ import annotations
+
+from trainwell.data.datasets import DATASETS
+from trainwell.init import INITS
+from trainwell.losses import LOSSES
+from trainwell.models import MODELS
+from trainwell.nn.activations import ACTIVATIONS
+from trainwell.nn.norms import NORMS
+from trainwell.optim.registry import OPTIMIZERS
+from trainwell.registry import Registry
+
+__all__ = ["REGISTRIES"]
+
+REGISTRIES: dict[str, Registry] = {
+    "dataset": DATASETS,
+    "model": MODELS,
+    "activation": ACTIVATIONS,
+    "norm": NORMS,
+    "init": INITS,
+    "optimizer": OPTIMIZERS,
+    "loss": LOSSES,
+}

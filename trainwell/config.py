@@ -1,0 +1,322 @@
+"""Run configuration: seed 004's "pre-set hyper-parameters", validated.
+
+A run is described by one :class:`Config` (YAML on disk, pydantic in memory).
+Every key has a default, so an empty config trains the default model on
+MNIST-1D. Names (data set, model, activation, ...) are checked against the
+registries, and every mistake becomes one readable :class:`ConfigError` line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trainwell.errors import TrainwellError, closest
+
+__all__ = ["Config", "ConfigError", "apply_overrides", "DataConfig", "ModelConfig", "OptimConfig",
+           "TrainConfig", "load_config", "parse_overrides", "resolve_config"]
+
+
+class ConfigError(TrainwellError):
+    """A config that cannot be used: unreadable, invalid YAML, unknown key, bad value."""
+
+
+def _check_name(registry_path: str, name: str) -> str:
+    # Imported lazily: the registries import torch modules that import this file.
+    from trainwell import components
+
+    registry = components.REGISTRIES[registry_path]
+    if name not in registry:
+        raise ValueError(registry.unknown_message(name))
+    return name
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Which data, how it is split and batched."""
+
+    name: str = Field("mnist1d", description="embedded data set (see `trainwell datasets`)")
+    n_samples: int | None = Field(None, ge=20, description="rows to generate; None: the set's default")
+    noise: float | None = Field(None, ge=0, description="noise of generated sets; None: the set's default")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="share of the non-test rows kept for validation")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share held out for test, for sets without a fixed test split")
+    batch_size: int = Field(128, ge=1, description="rows per update; 1 is SGD, >= train size is batch GD")
+    standardize: bool = Field(True, description="standardise features with training-split statistics")
+    seed: int = Field(42, ge=0, description="seed of data generation and splitting, fixed so that runs differing in `seed` see the same data")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _check_name("dataset", v)
+
+
+class ModelConfig(_Section):
+    """The network built by the model zoo."""
+
+    name: str = Field("mlp", description="model family (see `trainwell components`)")
+    depth: int = Field(None, ge=0, le=1000, validate_default=False,
+                       description="hidden layers (mlp), conv layers (cnn) or stacked recurrent layers; "
+                                   "default: the family's")
+    width: int = Field(None, ge=1, le=65536, validate_default=False,
+                       description="hidden units, channels or recurrent state size; default: the family's")
+    activation: str = Field("relu", description="nonlinearity between layers")
+    norm: str = Field("none", description="normalisation layer after each hidden linear/conv layer")
+    norm_position: Literal["before", "after"] = Field("before", description="normalise before or after the activation")
+    dropout: float = Field(0.2, ge=0, lt=1, description="drop probability p after each hidden layer")
+    init: str = Field("default", description="weight initialisation scheme")
+    kernel_size: int = Field(5, ge=1, description="convolution kernel size (cnn)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults(cls, data: Any) -> Any:
+        """Fill depth and width left out (or null) with the model family's defaults."""
+        if not isinstance(data, dict):
+            return data
+        from trainwell import components
+
+        name = data.get("name", "mlp")
+        models = components.REGISTRIES["model"]
+        if isinstance(name, str) and name in models:
+            meta = models.entry(name).meta
+            data = dict(data)
+            for key in ("depth", "width"):
+                if data.get(key) is None:
+                    data[key] = meta[key]
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        return _check_name("model", v)
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, v: str) -> str:
+        return _check_name("activation", v)
+
+    @field_validator("norm")
+    @classmethod
+    def _known_norm(cls, v: str) -> str:
+        return _check_name("norm", v)
+
+    @field_validator("init")
+    @classmethod
+    def _known_init(cls, v: str) -> str:
+        return _check_name("init", v)
+
+
+class OptimConfig(_Section):
+    """The update rule and its hyper-parameters."""
+
+    name: str = Field("adam", description="optimizer (see `trainwell components`)")
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum coefficient (momentum, nesterov, rmsprop)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's decay rates (beta1, beta2)")
+    eps: float = Field(1e-8, gt=0, description="denominator guard of adaptive methods")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty coefficient (decoupled for adamw)")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _check_name("optimizer", v)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError(f"betas must each lie in [0, 1), got {list(v)}")
+        return v
+
+
+class TrainConfig(_Section):
+    """The loop: how long, where, how loud."""
+
+    epochs: int = Field(100, ge=1, le=100000, description="passes over the training split")
+    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:N' or 'auto'")
+    progress: bool = Field(True, description="show a progress bar")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("cpu", "auto") and not (v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit())):
+            raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {v!r}")
+        return v
+
+
+class Config(_Section):
+    """A whole run. Every key has a default; ``Config()`` is the main job."""
+
+    name: str = Field("mnist1d-mlp", min_length=1, description="run name, used in the run directory")
+    seed: int = Field(0, ge=0, description="seed of every random choice in the run")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    loss: str = Field("cross_entropy", description="training loss")
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, v: str) -> str:
+        return _check_name("loss", v)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# --------------------------------------------------------------------------- loading
+
+def _section_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the key at ``loc`` (for suggestions)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _leaf_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str]]:
+    """(last name, dotted path) of every leaf key, for "wrong section" hints."""
+    out: list[tuple[str, str]] = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out += _leaf_keys(ann, f"{prefix}{name}.")
+        else:
+            out.append((name, f"{prefix}{name}"))
+    return out
+
+
+def _format(err: ValidationError) -> str:
+    """One line for the first problem of a validation error."""
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc) or "config"
+    if first["type"] == "extra_forbidden":
+        section = _section_at(loc)
+        valid = list(section.model_fields) if section else []
+        near = [".".join([*map(str, loc[:-1]), n]) for n in closest(str(loc[-1]), valid)]
+        similar = set(closest(str(loc[-1]), [leaf for leaf, _ in _leaf_keys()]))
+        near += [path for leaf, path in _leaf_keys() if leaf in similar and path not in near][:3]
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        return f"unknown config key '{key}'{hint} (valid keys here: {', '.join(valid)})"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] in ("model_type", "dict_type"):
+        return f"config key '{key}' must be a mapping of keys, got {first.get('input')!r}"
+    extra = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+    if "unknown" in msg or "got" in msg:
+        extra = ""
+    more = len(err.errors()) - 1
+    tail = f" [and {more} more problem{'s' * (more > 1)}]" if more else ""
+    return f"invalid config key '{key}': {msg}{extra}{tail}"
+
+
+def _validate(raw: Any) -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of keys, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format(err)) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a YAML file: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config {path}: {err}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid syntax"
+        raise ConfigError(f"invalid YAML in {path}{where}: {problem}") from None
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Turn ``["model.width=256", "optim.name=sgd"]`` into a nested dict.
+
+    Values are parsed as YAML scalars, so ``256`` is an int, ``true`` a bool and
+    ``[0.9, 0.99]`` a list.
+
+    Raises:
+        ConfigError: an override has no ``=``, an empty key, or an unparsable value.
+    """
+    tree: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"--set needs key=value, got {item!r} (e.g. --set model.width=256)")
+        parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise ConfigError(f"--set has an empty key in {item!r} (e.g. --set model.width=256)")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {key}: cannot parse value {value!r}") from None
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: '{part}' was already set to a value, not a section")
+            node = child
+        node[parts[-1]] = parsed
+    return tree
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or the defaults), apply ``key=value`` overrides, validate.
+
+    Args:
+        path: a YAML file, or None for the defaults.
+        overrides: ``--set`` strings such as ``"model.width=256"``.
+
+    Raises:
+        ConfigError: one readable line naming the problem.
+    """
+    raw = _read_yaml(Path(path)) if path is not None else {}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping of keys, got {type(raw).__name__}")
+    return _validate(_merge(raw, parse_overrides(overrides)))
+
+
+def apply_overrides(config: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """A copy of ``config`` with ``key=value`` overrides applied and validated."""
+    return _validate(_merge(config.model_dump(mode="json"), parse_overrides(overrides)))
+
+
+def resolve_config(config: Config | dict[str, Any] | str | Path | None) -> Config:
+    """Accept any form a user may pass: a Config, a dict, a YAML path or None."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, (str, Path)):
+        return load_config(config)
+    return _validate(config)

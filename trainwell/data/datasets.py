@@ -1,0 +1,204 @@
+"""Embedded data sets, all generated or bundled locally (no downloads).
+
+Every set is split into train / validation / test; the test split is never
+used for training or for any choice (seed 003's discipline). Features keep
+their raw values here; the standardisation statistics (mean and std per
+feature, from the training split only) travel with the data and become the
+model's first layer, so a saved model takes raw features.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import numpy as np
+import torch
+from trainwell.errors import TrainwellError
+from trainwell.registry import Registry
+
+__all__ = ["DATASETS", "Data", "Raw", "Split", "load_data", "split_data"]
+
+Kind = Literal["tabular", "signal", "image"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: features ``x`` (float32, ``(rows, *input_shape)``) and labels ``y`` (int64)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass(frozen=True)
+class Data:
+    """A data set ready for training: three splits and what the model needs to know."""
+
+    name: str
+    kind: Kind
+    train: Split
+    val: Split
+    test: Split
+    n_classes: int
+    mean: torch.Tensor  # (*input_shape,) training-split mean
+    std: torch.Tensor   # (*input_shape,) training-split std (1 where a feature is constant)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.train.x.shape[1:])
+
+
+@dataclass(frozen=True)
+class Raw:
+    """What a loader returns: all rows, and a fixed test split where the set has one."""
+
+    x: np.ndarray
+    y: np.ndarray
+    kind: Kind
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+
+Loader = Callable[[int | None, float | None, int], Raw]
+DATASETS: Registry = Registry("dataset")
+
+
+@contextmanager
+def _global_random_state_kept() -> Iterator[None]:
+    """Run code that seeds the global RNGs (mnist1d does) without touching the caller's."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+@DATASETS.register("mnist1d", "MNIST-1D: 10 classes of 1-D signals of length 40 (Greydanus 2020), generated locally",
+                   default_samples=5000)
+def _mnist1d(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    from mnist1d.data import get_dataset_args, make_dataset  # never get_dataset: it downloads
+
+    args = get_dataset_args()
+    args.num_samples = n_samples or 5000
+    args.seed = seed
+    if noise is not None:
+        args.iid_noise_scale = noise
+    with _global_random_state_kept():
+        d = make_dataset(args)
+    return Raw(d["x"], d["y"], "signal", d["x_test"], d["y_test"])
+
+
+@DATASETS.register("digits", "8x8 images of handwritten digits, 10 classes (scikit-learn's bundled copy)",
+                   default_samples=1797)
+def _digits(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    from sklearn import datasets as skd
+
+    d = skd.load_digits()
+    return Raw(d.images, d.target, "image")
+
+
+@DATASETS.register("breast_cancer", "Wisconsin breast cancer: 30 features of very different scales, 2 classes",
+                   default_samples=569)
+def _breast_cancer(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    from sklearn import datasets as skd
+
+    d = skd.load_breast_cancer()
+    return Raw(d.data, d.target, "tabular")
+
+
+@DATASETS.register("moons", "two interleaving half circles in 2-D (noise 0.2)", default_samples=1000)
+def _moons(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    from sklearn import datasets as skd
+
+    x, y = skd.make_moons(n_samples or 1000, noise=0.2 if noise is None else noise, random_state=seed)
+    return Raw(x, y, "tabular")
+
+
+@DATASETS.register("circles", "a circle inside a circle in 2-D (noise 0.1)", default_samples=1000)
+def _circles(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    from sklearn import datasets as skd
+
+    x, y = skd.make_circles(n_samples or 1000, noise=0.1 if noise is None else noise, factor=0.5,
+                            random_state=seed)
+    return Raw(x, y, "tabular")
+
+
+@DATASETS.register("spiral", "three interleaved spiral arms in 2-D, 3 classes (noise 0.2)", default_samples=1500)
+def _spiral(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    rng = np.random.default_rng(seed)
+    n, arms = n_samples or 1500, 3
+    y = np.arange(n) % arms
+    r = rng.uniform(0.05, 1.0, n)
+    theta = y * 2 * np.pi / arms + 4 * r + rng.normal(0.0, 0.2 if noise is None else noise, n)
+    return Raw(np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1), y, "tabular")
+
+
+@DATASETS.register("xor", "points in the square labelled by the sign of x1*x2 (noise 0.05)", default_samples=1000)
+def _xor(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, (n_samples or 1000, 2))
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+    return Raw(x + rng.normal(0.0, 0.05 if noise is None else noise, x.shape), y, "tabular")
+
+
+@DATASETS.register("blobs", "four Gaussian clusters in 2-D (std 1.0)", default_samples=1000)
+def _blobs(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    from sklearn import datasets as skd
+
+    x, y = skd.make_blobs(n_samples or 1000, centers=4, cluster_std=1.0 if noise is None else noise,
+                          random_state=seed)
+    return Raw(x, y, "tabular")
+
+
+def _stratified(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str):
+    from sklearn.model_selection import train_test_split
+
+    try:
+        return train_test_split(x, y, test_size=fraction, stratify=y, random_state=seed)
+    except ValueError as err:
+        counts = dict(zip(*np.unique(y, return_counts=True)))
+        raise TrainwellError(f"cannot split off a stratified {what} set of {fraction:.0%}: {err} "
+                             f"(class counts {counts}); use more samples or a larger fraction") from None
+
+
+def split_data(name: str, raw: Raw, *, val_fraction: float, test_fraction: float, seed: int) -> Data:
+    """Split ``raw`` into stratified train / val / test and compute training statistics."""
+    x, y = np.asarray(raw.x, dtype=np.float32), np.asarray(raw.y).astype(np.int64)
+    if raw.x_test is None:
+        x, x_test, y, y_test = _stratified(x, y, test_fraction, seed, "test")
+    else:
+        x_test, y_test = np.asarray(raw.x_test, dtype=np.float32), np.asarray(raw.y_test).astype(np.int64)
+    x_train, x_val, y_train, y_val = _stratified(x, y, val_fraction, seed + 1, "validation")
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std[std < 1e-8] = 1.0  # constant features (blank pixels) stay as they are
+    n_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    t = torch.from_numpy
+    return Data(name, raw.kind, Split(t(x_train), t(y_train)), Split(t(x_val), t(y_val)),
+                Split(t(x_test), t(y_test)), n_classes, t(mean), t(std))
+
+
+def load_data(name: str, *, n_samples: int | None = None, noise: float | None = None,
+              val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 42) -> Data:
+    """Generate or load the embedded data set ``name`` and split it.
+
+    The data depend only on ``seed`` (not on the global random state, which is
+    left as it was).
+
+    Example:
+        >>> data = load_data("moons", n_samples=200)
+        >>> data.input_shape, data.n_classes
+        ((2,), 2)
+    """
+    raw = DATASETS.get(name)(n_samples, noise, seed)
+    return split_data(name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)

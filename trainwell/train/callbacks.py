@@ -1,0 +1,109 @@
+"""Callbacks: code that runs around the stages of the training loop.
+
+A callback implements only the events it needs; the trainer calls every
+callback the same way. Callbacks steer the loop by setting
+``trainer.should_stop`` or by raising one of the cancel exceptions. Callbacks
+that carry state implement ``state_dict`` / ``load_state_dict`` so that a
+resumed run continues exactly.
+
+Events, in the order of seed 004's process::
+
+    fit_start
+      epoch_start                       (the data are shuffled here)
+        batch_start                     (a mini-batch is loaded)
+          after_loss                    (forward pass and loss computed)
+          after_backward                (gradients computed, before the update)
+          after_step                    (parameters updated)
+        batch_end
+      epoch_end                         (validation done, trainer.logs complete)
+    fit_end
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainwell.train.trainer import Trainer
+
+__all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "HistoryFile", "ProgressBar"]
+
+EVENTS = ("fit_start", "epoch_start", "batch_start", "after_loss", "after_backward", "after_step",
+          "batch_end", "epoch_end", "fit_end")
+
+
+class CancelBatch(Exception):
+    """Raised by a callback to skip the rest of the current batch (no update if before the step)."""
+
+
+class CancelEpoch(Exception):
+    """Raised by a callback to end the current epoch early (validation still runs)."""
+
+
+class CancelFit(Exception):
+    """Raised by a callback to stop training at once (fit_end still fires)."""
+
+
+class Callback:
+    """Base class: override the ``on_<event>`` methods you need."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+    def on_epoch_start(self, trainer: Trainer) -> None: ...
+    def on_batch_start(self, trainer: Trainer) -> None: ...
+    def on_after_loss(self, trainer: Trainer) -> None: ...
+    def on_after_backward(self, trainer: Trainer) -> None: ...
+    def on_after_step(self, trainer: Trainer) -> None: ...
+    def on_batch_end(self, trainer: Trainer) -> None: ...
+    def on_epoch_end(self, trainer: Trainer) -> None: ...
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class HistoryFile(Callback):
+    """Appends each epoch's logs to a JSON-lines file as soon as the epoch ends."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.path.touch()
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(trainer.logs) + "\n")
+
+
+class ProgressBar(Callback):
+    """A rich progress bar over epochs, showing the latest losses and accuracies."""
+
+    def __init__(self, description: str = "training") -> None:
+        self.description = description
+        self._progress: Any = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task(self.description, total=trainer.epochs,
+                                             completed=trainer.epoch, status="")
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        logs = trainer.logs
+        status = f"loss {logs['train_loss']:.4f} acc {logs['train_accuracy']:.3f}"
+        if "val_loss" in logs:
+            status += f" | val loss {logs['val_loss']:.4f} acc {logs['val_accuracy']:.3f}"
+        self._progress.update(self._task, completed=logs["epoch"], status=status)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -1,0 +1,317 @@
+"""A whole run: config in, run directory out (seed 004's process end to end).
+
+A run directory holds:
+
+* ``config.yaml``   - the full resolved config (every default filled in);
+* ``history.jsonl`` - one line per epoch;
+* ``metrics.json``  - final train/val/test metrics, per-class recall, best epoch;
+* ``model.safetensors`` - the parameters; the structure is the config's
+  ``model`` section plus the input shape and class count in the file's
+  metadata. Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainwell.config import Config, apply_overrides, load_config, resolve_config
+from trainwell.data.datasets import Data, Split, load_data
+from trainwell.errors import TrainwellError
+from trainwell.losses import make_loss
+from trainwell.models import build_model, count_parameters
+from trainwell.optim.registry import make_optimizer
+from trainwell.train.callbacks import Callback, HistoryFile, ProgressBar
+from trainwell.train.trainer import Trainer, evaluate
+
+__all__ = ["Run", "evaluate_run", "load_model", "save_model", "train"]
+
+MODEL_FILE = "model.safetensors"
+MODEL_FORMAT = "trainwell-model/1"
+
+
+@dataclass
+class Run:
+    """The result of :func:`train`: where it was written and what it measured."""
+
+    dir: Path
+    config: Config
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    model: nn.Module = field(repr=False)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (no half-written files)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainwellError(f"train.device={name} but no CUDA device is available; use train.device=cpu")
+    return torch.device(name)
+
+
+def _data(cfg: Config) -> Data:
+    d = cfg.data
+    return load_data(d.name, n_samples=d.n_samples, noise=d.noise, val_fraction=d.val_fraction,
+                     test_fraction=d.test_fraction, seed=d.seed)
+
+
+def _build(cfg: Config, data_meta: dict[str, Any], standardized: bool) -> nn.Sequential:
+    shape = tuple(data_meta["input_shape"])
+    mean = torch.zeros(shape) if standardized else None
+    return build_model(cfg.model, shape, data_meta["n_classes"], data_meta["kind"], mean,
+                       torch.ones(shape) if standardized else None)
+
+
+def _new_run_dir(out: str | Path | None, name: str) -> Path:
+    if out is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path("runs") / f"{stamp}-{name}"
+        path, i = base, 2
+        while path.exists():
+            path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    else:
+        path = Path(out)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise TrainwellError(f"--out {path} already exists and is not an empty directory; "
+                                 "choose a new directory (nothing was written)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrainwellError(f"cannot create run directory {path}: {err.strerror}") from None
+    return path
+
+
+def _class_recall(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> list[float | None]:
+    out: list[float | None] = []
+    for c in range(n_classes):
+        mask = y == c
+        out.append(None if not mask.any() else float((pred[mask] == c).float().mean()))
+    return out
+
+
+def _best_epoch(history: list[dict[str, Any]]) -> int | None:
+    scored = [h for h in history if "val_loss" in h and np.isfinite(h["val_loss"])]
+    return min(scored, key=lambda h: h["val_loss"])["epoch"] if scored else None
+
+
+def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrides: Sequence[str] = (),
+          out: str | Path | None = None, callbacks: Sequence[Callback] = (),
+          progress: bool | None = None) -> Run:
+    """Run seed 004's process from a config and write a run directory.
+
+    Args:
+        config: a :class:`Config`, a dict of keys, a YAML path, or None (defaults).
+        overrides: ``"key=value"`` strings applied on top (as ``--set``).
+        out: the run directory (new or empty); default ``runs/<timestamp>-<name>``.
+        callbacks: extra callbacks for the trainer.
+        progress: show a progress bar (default: the config's ``train.progress``).
+
+    Returns:
+        A :class:`Run` with the directory, resolved config, history, metrics and model.
+
+    Raises:
+        TrainwellError: invalid config, data set or model choice; nothing is written.
+
+    Example:
+        >>> run = train({"data": {"name": "moons"}, "train": {"epochs": 5}}, out="runs/moons")
+        >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
+    """
+    cfg = resolve_config(config)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    device = _device(cfg.train.device)
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(cfg.seed)
+        data = _data(cfg)
+        meta = {"input_shape": list(data.input_shape), "n_classes": data.n_classes, "kind": data.kind}
+        model = build_model(cfg.model, data.input_shape, data.n_classes, data.kind,
+                            *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
+        optimizer = make_optimizer(model.parameters(), cfg.optim)
+        loss_fn = make_loss(cfg.loss, data.n_classes)
+        run_dir = _new_run_dir(out, cfg.name)  # only now: bad input above writes nothing
+        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        show = cfg.train.progress if progress is None else progress
+        trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
+                          epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
+                          generator=torch.Generator().manual_seed(cfg.seed),
+                          callbacks=[HistoryFile(run_dir / "history.jsonl"),
+                                     *([ProgressBar(cfg.name)] if show else []), *callbacks])
+        started = time.perf_counter()
+        history = trainer.fit()
+        seconds = time.perf_counter() - started
+    save_model(model, run_dir, meta)
+    metrics = _metrics(model, data, cfg, device, loss_fn)
+    metrics.update(best_epoch=_best_epoch(history), epochs_run=len(history), train_seconds=seconds,
+                   n_parameters=count_parameters(model))
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    return Run(run_dir, cfg, history, metrics, model)
+
+
+def _metrics(model: nn.Module, data: Data, cfg: Config, device: torch.device, loss_fn) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
+        split = split.to(device)
+        result = evaluate(model, split, loss_fn, return_predictions=name == "test")
+        if name == "test":
+            result["per_class_recall"] = _class_recall(result.pop("predictions"), split.y, data.n_classes)
+        out[name] = result
+    return out
+
+
+# ---------------------------------------------------------------------- saved models
+
+def save_model(model: nn.Module, run_dir: str | Path, meta: dict[str, Any]) -> Path:
+    """Write the parameters to ``run_dir/model.safetensors`` (atomically).
+
+    Args:
+        model: a model built by :func:`~trainwell.models.build_model`.
+        run_dir: an existing run directory (its ``config.yaml`` holds the structure).
+        meta: ``input_shape``, ``n_classes`` and ``kind`` of the data.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(run_dir) / MODEL_FILE
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata={"format": MODEL_FORMAT, "data": json.dumps(meta)})
+    os.replace(tmp, path)
+    return path
+
+
+def _read_run(run_dir: str | Path) -> tuple[Path, Config]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TrainwellError(f"run directory not found: {run_dir}")
+    if not (run_dir / "config.yaml").is_file():
+        raise TrainwellError(f"{run_dir} is not a trainwell run directory (no config.yaml)")
+    return run_dir, load_config(run_dir / "config.yaml")
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Sequential:
+    """Rebuild the model of a run directory and load its parameters (in eval mode).
+
+    Raises:
+        TrainwellError: the directory, config or weights file is missing, corrupt
+            or from another model; the message says which.
+    """
+    return _load(run_dir)[0].to(device)
+
+
+def _load(run_dir: str | Path) -> tuple[nn.Sequential, Config, dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    run_dir, cfg = _read_run(run_dir)
+    path = run_dir / MODEL_FILE
+    if not path.is_file():
+        raise TrainwellError(f"{run_dir} holds no saved model ({MODEL_FILE} missing; did training finish?)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise TrainwellError(f"{path} is not a readable safetensors file ({err})") from None
+    if header.get("format") != MODEL_FORMAT:
+        raise TrainwellError(f"{path} is not a trainwell model (format {header.get('format')!r})")
+    meta = json.loads(header["data"])
+    with torch.random.fork_rng(devices=[]):
+        model = _build(cfg, meta, standardized="standardize.mean" in state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise TrainwellError(f"{path} does not match the model in config.yaml: {first}") from None
+    return model.eval(), cfg, meta
+
+
+def _load_arrays(path: Path) -> Split:
+    if not path.is_file():
+        raise TrainwellError(f"data file not found: {path}")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as f:
+                if "x" not in f or "y" not in f:
+                    raise TrainwellError(f"{path} must hold arrays 'x' and 'y', has {sorted(f.files)}")
+                x, y = f["x"], f["y"]
+        elif path.suffix == ".csv":
+            table = np.loadtxt(path, delimiter=",", ndmin=2)
+            x, y = table[:, :-1], table[:, -1]
+        else:
+            raise TrainwellError(f"--data must be a data set name, an .npz (x, y) or a .csv (label last), got {path}")
+    except (OSError, ValueError) as err:
+        if isinstance(err, TrainwellError):
+            raise
+        raise TrainwellError(f"cannot read {path}: {err}") from None
+    if not np.all(np.isfinite(x)):
+        rows = np.unique(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[:, 0])
+        raise TrainwellError(f"{path} has non-finite values in rows {rows[:10].tolist()}")
+    if np.any(y != np.round(y)) or np.any(y < 0):
+        raise TrainwellError(f"{path}: labels must be non-negative integers")
+    return Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y).long())
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
+    """Metrics of a saved model on its test split, or on ``data``.
+
+    Args:
+        run_dir: a run directory written by :func:`train`.
+        data: None (the run's own test split), an embedded data set name
+            (its test split, built with the run's data settings), or a file:
+            ``.npz`` with arrays ``x`` and ``y``, or ``.csv`` with the label last.
+
+    Returns:
+        ``{"loss", "accuracy", "per_class_recall", "rows"}``.
+    """
+    model, cfg, meta = _load(run_dir)
+    n_classes, expected = meta["n_classes"], tuple(meta["input_shape"])
+    if data is None or str(data) in _dataset_names():
+        d = cfg.data if data is None else cfg.data.model_copy(update={"name": str(data)})
+        split = load_data(d.name, n_samples=d.n_samples, noise=d.noise, val_fraction=d.val_fraction,
+                          test_fraction=d.test_fraction, seed=d.seed).test
+    else:
+        split = _load_arrays(Path(data))
+    if tuple(split.x.shape[1:]) != expected:
+        raise TrainwellError(f"data rows have shape {tuple(split.x.shape[1:])}, the model expects {expected}")
+    if len(split.y) and int(split.y.max()) >= n_classes:
+        raise TrainwellError(f"labels go up to {int(split.y.max())}, the model has {n_classes} classes")
+    loss_fn = make_loss(cfg.loss, n_classes)
+    try:
+        result = evaluate(model, split, loss_fn, return_predictions=True)
+    except RuntimeError as err:
+        raise TrainwellError(f"data do not fit the model: {str(err).splitlines()[0]}") from None
+    result["per_class_recall"] = _class_recall(result.pop("predictions"), split.y, n_classes)
+    result["rows"] = len(split)
+    return result
+
+
+def _dataset_names() -> list[str]:
+    from trainwell.data.datasets import DATASETS
+
+    return DATASETS.names()

@@ -1,0 +1,228 @@
+"""The training loop of seed 004, written out once, top to bottom.
+
+    0. hyper-parameters are set        (the caller: a Config)
+    1. parameters are initialised      (the caller: build_model)
+    2. for each epoch:
+         shuffle the training data
+         for each mini-batch:
+           load it, compute the loss and its gradient, update the parameters
+    3. save the model                  (the caller: save_model)
+
+Batch gradient descent, SGD and mini-batch SGD are the same loop with batch
+sizes of len(train), 1 and anything between.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwell.data.datasets import Split
+from trainwell.train.callbacks import EVENTS, Callback, CancelBatch, CancelEpoch, CancelFit
+
+__all__ = ["Trainer", "evaluate"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, batch_size: int = 4096,
+             return_predictions: bool = False) -> dict[str, Any]:
+    """Mean loss and accuracy of ``model`` on ``split`` in eval mode.
+
+    Returns:
+        ``{"loss", "accuracy"}`` and, with ``return_predictions``, ``"predictions"``
+        (an int64 tensor of predicted classes).
+    """
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=split.x.device)
+    preds = []
+    for start in range(0, len(split), batch_size):
+        x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        out = model(x)
+        loss_sum += loss_fn(out, y).double() * len(y)
+        preds.append(out.argmax(1))
+    model.train(was_training)
+    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+    n = max(len(split), 1)
+    result: dict[str, Any] = {"loss": loss_sum.item() / n, "accuracy": (pred == split.y).sum().item() / n}
+    if return_predictions:
+        result["predictions"] = pred
+    return result
+
+
+class Trainer:
+    """Trains ``model`` on in-memory tensors with events around every stage.
+
+    Args:
+        model: the network, producing logits ``(batch, classes)``.
+        optimizer: any ``torch.optim.Optimizer``; one that needs a closure
+            (L-BFGS) gets one.
+        loss_fn: ``f(logits, y) -> scalar``.
+        train: the training split.
+        val: the validation split, evaluated after every epoch (optional).
+        epochs: the number of passes over ``train``.
+        batch_size: rows per update (>= len(train) is full-batch gradient descent).
+        callbacks: see :mod:`trainwell.train.callbacks`.
+        generator: the random source of the shuffles (seeded for reproducibility).
+
+    Attributes set during ``fit`` for callbacks: ``epoch`` (completed epochs),
+    ``step`` (updates so far), ``batch`` (index within the epoch), ``xb``, ``yb``,
+    ``output``, ``loss``, ``logs`` (the epoch's record), ``history``, ``should_stop``.
+
+    Example:
+        >>> trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1),
+        ...                   torch.nn.functional.cross_entropy, train, val, epochs=5)
+        >>> history = trainer.fit()
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, train: Split,
+                 val: Split | None = None, *, epochs: int, batch_size: int = 128,
+                 callbacks: Sequence[Callback] = (), generator: torch.Generator | None = None) -> None:
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if len(train) == 0:
+            raise ValueError("the training split is empty")
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.train_split, self.val_split = train, val
+        self.epochs, self.batch_size = epochs, min(batch_size, len(train))
+        self.callbacks = list(callbacks)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.needs_closure = bool(getattr(optimizer, "needs_closure", isinstance(optimizer, torch.optim.LBFGS)))
+        self.epoch = 0
+        self.step = 0
+        self.batch = 0
+        self.history: list[dict[str, Any]] = []
+        self.logs: dict[str, Any] = {}
+        self.should_stop = False
+        self.xb = self.yb = self.output = self.loss = None
+        # Bound methods of the callbacks that implement each event: the loop
+        # pays nothing for events nobody listens to.
+        self._handlers = {e: [getattr(cb, f"on_{e}") for cb in self.callbacks
+                              if getattr(type(cb), f"on_{e}") is not getattr(Callback, f"on_{e}")]
+                          for e in EVENTS}
+
+    def _fire(self, event: str) -> None:
+        for handler in self._handlers[event]:
+            handler(self)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train_split) / self.batch_size)
+
+    # ------------------------------------------------------------------ the loop
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Run the remaining epochs; return the history (one dict per epoch)."""
+        self.should_stop = False
+        self._fire("fit_start")
+        try:
+            while self.epoch < self.epochs and not self.should_stop:
+                self._run_epoch()
+        except CancelFit:
+            pass
+        self._fire("fit_end")
+        return self.history
+
+    def _run_epoch(self) -> None:
+        start = time.perf_counter()
+        model, x, y, bs = self.model, self.train_split.x, self.train_split.y, self.batch_size
+        n = len(y)
+        model.train()
+        self._fire("epoch_start")
+        order = torch.randperm(n, generator=self.generator).to(x.device)  # shuffle the training data
+        loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+        correct = torch.zeros((), dtype=torch.long, device=x.device)
+        seen = 0
+        batch_start, batch_end = self._handlers["batch_start"], self._handlers["batch_end"]
+        try:
+            for self.batch, first in enumerate(range(0, n, bs)):
+                idx = order[first:first + bs]
+                self.xb, self.yb = x[idx], y[idx]  # load the mini-batch
+                try:
+                    for handler in batch_start:
+                        handler(self)
+                    self._update()
+                except CancelBatch:
+                    continue
+                loss_sum += self.loss.detach().double() * len(idx)
+                correct += (self.output.detach().argmax(1) == self.yb).sum()
+                seen += len(idx)
+                self.step += 1
+                for handler in batch_end:
+                    handler(self)
+        except CancelEpoch:
+            pass
+        self.epoch += 1
+        seen = max(seen, 1)
+        logs: dict[str, Any] = {"epoch": self.epoch, "step": self.step,
+                                "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
+                                "lr": self.optimizer.param_groups[0]["lr"]}
+        if self.val_split is not None and len(self.val_split):
+            val = evaluate(model, self.val_split, self.loss_fn)
+            logs["val_loss"], logs["val_accuracy"] = val["loss"], val["accuracy"]
+        logs["seconds"] = time.perf_counter() - start
+        self.logs = logs
+        self.history.append(logs)
+        self._fire("epoch_end")
+
+    def _update(self) -> None:
+        """Forward, loss, backward, update: one step of gradient descent."""
+        optimizer = self.optimizer
+        if self.needs_closure:
+            self._update_with_closure()
+            return
+        self.output = self.model(self.xb)
+        self.loss = self.loss_fn(self.output, self.yb)
+        for handler in self._handlers["after_loss"]:
+            handler(self)
+        optimizer.zero_grad(set_to_none=True)
+        self.loss.backward()
+        for handler in self._handlers["after_backward"]:
+            handler(self)
+        optimizer.step()
+        for handler in self._handlers["after_step"]:
+            handler(self)
+
+    def _update_with_closure(self) -> None:
+        """Optimizers such as L-BFGS re-evaluate the loss several times per step."""
+        first = True
+
+        def closure() -> torch.Tensor:
+            nonlocal first
+            self.optimizer.zero_grad(set_to_none=True)
+            output = self.model(self.xb)
+            loss = self.loss_fn(output, self.yb)
+            loss.backward()
+            if first:  # the events see the loss at the current parameters, once per step
+                first = False
+                self.output, self.loss = output, loss
+                self._fire("after_loss")
+                self._fire("after_backward")
+            return loss
+
+        self.optimizer.step(closure)
+        self._fire("after_step")
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """The loop's own state (position, history, shuffle generator) and the callbacks'."""
+        return {"epoch": self.epoch, "step": self.step, "history": list(self.history),
+                "generator": self.generator.get_state(),
+                "callbacks": [cb.state_dict() for cb in self.callbacks]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.history = list(state["history"])
+        self.generator.set_state(state["generator"])
+        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
+            cb.load_state_dict(cb_state)
