@@ -84,14 +84,14 @@ def datasets() -> None:
 
     from trainwell.data.datasets import DATASETS, load_data
 
-    table = Table(title="embedded data sets (all generated or bundled locally)")
-    for col in ("name", "kind", "sample shape", "classes", "train/val/test", "class counts (train)", "description"):
-        table.add_column(col)
+    table = Table(title="embedded data sets (generated or bundled locally; `trainwell components` describes them)")
+    for col in ("name", "kind", "shape", "classes", "train/val/test", "class counts (train)"):
+        table.add_column(col, overflow="fold")
     for entry in DATASETS:
         d = load_data(entry.name)
         counts = np.bincount(d.train.y.numpy(), minlength=d.n_classes).tolist()
         table.add_row(entry.name, d.kind, str(d.input_shape), str(d.n_classes),
-                      f"{len(d.train)}/{len(d.val)}/{len(d.test)}", str(counts), entry.description)
+                      f"{len(d.train)}/{len(d.val)}/{len(d.test)}", " ".join(map(str, counts)))
     out.print(table)
 
 

@@ -1,0 +1,85 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from trainwell.cli import main
+
+
+def run_cli(args, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["trainwell", *map(str, args)])
+    with pytest.raises(SystemExit) as info:
+        main()
+    captured = capsys.readouterr()
+    return info.value.code or 0, captured.out, captured.err
+
+
+TINY = ["--set", "data.name=moons", "--set", "data.n_samples=200", "--set", "model.width=8",
+        "--set", "train.epochs=2"]
+
+
+def test_train_then_evaluate(tmp_path, monkeypatch, capsys):
+    code, out, err = run_cli(["train", *TINY, "--quiet", "--out", tmp_path / "run"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "test" in out and f"run directory: {tmp_path / 'run'}" in out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    code, out, err = run_cli(["evaluate", tmp_path / "run", "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+
+
+def test_train_with_a_config_file(tmp_path, monkeypatch, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {name: circles, n_samples: 200}\nmodel: {width: 8}\ntrain: {epochs: 1}\n")
+    code, _, err = run_cli(["train", cfg, "-q", "-o", tmp_path / "run"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "circles" in (tmp_path / "run" / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "nope.yaml"], "config file not found: nope.yaml"),
+    (["train", "--set", "model.widht=3"], "unknown config key 'model.widht'; did you mean model.width"),
+    (["train", "--set", "model.width"], "--set needs key=value"),
+    (["train", "--set", "data.name=cifar"], "unknown dataset 'cifar'"),
+    (["train", "--set", "model.activation=swish"], "valid: relu, leaky_relu"),
+    (["train", "--set", "optim.lr=0"], "optim.lr"),
+    (["evaluate", "no/such/run"], "run directory not found"),
+])
+def test_user_errors_are_one_line_exit_2_and_write_nothing(args, expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(args, monkeypatch, capsys)
+    assert code == 2
+    assert err.startswith("error: ") and expected in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_invalid_yaml_is_one_line(tmp_path, monkeypatch, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("model:\n  width: [1, 2\n")
+    code, _, err = run_cli(["train", cfg], monkeypatch, capsys)
+    assert code == 2 and "invalid YAML in" in err and err.count("\n") == 1
+
+
+def test_components_lists_every_registry(monkeypatch, capsys):
+    code, out, _ = run_cli(["components"], monkeypatch, capsys)
+    assert code == 0
+    for word in ("he_uniform", "leaky_relu", "layer", "nesterov", "mnist1d", "gru", "cross_entropy"):
+        assert word in out
+
+
+def test_datasets_lists_shapes_and_counts(monkeypatch, capsys):
+    code, out, _ = run_cli(["datasets"], monkeypatch, capsys)
+    assert code == 0
+    assert "mnist1d" in out and "(40,)" in out and "(8, 8)" in out and "breast_cancer" in out
+
+
+def test_console_script_end_to_end(tmp_path):
+    """The installed command, in a real process: a user error prints one line, no traceback."""
+    exe = os.path.join(os.path.dirname(sys.executable), "trainwell")
+    proc = subprocess.run([exe, "train", "--set", "seed=-1"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: invalid config key 'seed'") and proc.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

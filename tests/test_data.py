@@ -1,0 +1,76 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from trainwell.data import DATASETS, load_data
+
+SMALL = {"mnist1d": 1000}
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_data_set_splits_cleanly(name):
+    data = load_data(name, n_samples=SMALL.get(name))
+    sizes = [len(data.train), len(data.val), len(data.test)]
+    assert min(sizes) > 0
+    for split in (data.train, data.val, data.test):
+        assert split.x.dtype == torch.float32 and split.y.dtype == torch.int64
+        assert split.x.shape[1:] == data.input_shape
+        assert torch.isfinite(split.x).all()
+        assert int(split.y.min()) >= 0 and int(split.y.max()) < data.n_classes
+    # every class is in every split (stratified), and the test split shares no row with train/val
+    for split in (data.train, data.val, data.test):
+        assert set(split.y.tolist()) == set(range(data.n_classes))
+    flat = lambda s: {tuple(r) for r in s.x.reshape(len(s), -1).tolist()}  # noqa: E731
+    assert not flat(data.test) & flat(data.train)
+    assert not flat(data.val) & flat(data.train)
+    # standardisation statistics come from the training split alone
+    x = data.train.x.double()
+    torch.testing.assert_close(data.mean.double(), x.mean(0), rtol=1e-5, atol=1e-5)
+    std = x.std(0, unbiased=False)
+    torch.testing.assert_close(data.std.double(), torch.where(std < 1e-8, torch.ones_like(std), std),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_shapes_and_kinds():
+    assert load_data("mnist1d", n_samples=1000).input_shape == (40,)
+    digits = load_data("digits")
+    assert digits.kind == "image" and digits.input_shape == (8, 8) and digits.n_classes == 10
+    assert load_data("breast_cancer").input_shape == (30,)
+    assert load_data("spiral").n_classes == 3 and load_data("blobs").n_classes == 4
+
+
+def test_mnist1d_keeps_its_own_test_split_and_callers_random_state():
+    random.seed(123)
+    np.random.seed(123)
+    py_before, np_before = random.getstate(), np.random.get_state()
+    data = load_data("mnist1d", n_samples=1000, seed=7)
+    assert random.getstate() == py_before
+    np_after = np.random.get_state()
+    assert all(np.array_equal(a, b) for a, b in zip(np_before, np_after))
+    assert len(data.test) == 200  # mnist1d's own 80/20 split
+    assert len(data.train) + len(data.val) == 800
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a, b, c = load_data("moons", seed=1), load_data("moons", seed=1), load_data("moons", seed=2)
+    assert torch.equal(a.train.x, b.train.x) and torch.equal(a.test.y, b.test.y)
+    assert not torch.equal(a.train.x, c.train.x)
+
+
+def test_noise_and_size_are_settable():
+    quiet, noisy = load_data("xor", noise=0.0, n_samples=400), load_data("xor", noise=0.5, n_samples=400)
+    assert len(quiet.train) + len(quiet.val) + len(quiet.test) == 400
+    # without noise the label is exactly the sign of x1*x2
+    x, y = quiet.train.x, quiet.train.y
+    assert torch.equal((x[:, 0] * x[:, 1] > 0).long(), y)
+    x, y = noisy.train.x, noisy.train.y
+    assert not torch.equal((x[:, 0] * x[:, 1] > 0).long(), y)
+
+
+def test_unstratifiable_split_is_a_clear_error():
+    from trainwell.errors import TrainwellError
+
+    with pytest.raises(TrainwellError, match="class counts"):
+        load_data("blobs", n_samples=20, test_fraction=0.05)

@@ -1,0 +1,28 @@
+"""The README's Quick start is what CI runs."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quick_start_lines():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    return [line for line in block.strip().splitlines() if line.strip()]
+
+
+def test_quick_start_is_two_lines_and_ci_runs_line_two():
+    lines = _quick_start_lines()
+    assert len(lines) == 2
+    assert "trainwell train" in lines[0] and "pytest" in lines[1]
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert ci == [lines[1]]
+    for line in lines:
+        assert "-c constraints.txt" in line  # never a CUDA build of torch
+
+
+def test_constraints_pin_the_cpu_build():
+    pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line and line[0] != "#"]
+    assert "torch==2.13.0+cpu" in pins

@@ -1,0 +1,237 @@
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+import trainwell
+from trainwell.config import load_config
+from trainwell.data import Split
+from trainwell.errors import TrainwellError
+from trainwell.train import Callback, CancelFit, Trainer, evaluate_run, load_model
+
+
+def _without_time(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def test_run_directory_holds_everything(tiny_config, tmp_path):
+    run = trainwell.train(tiny_config, out=tmp_path / "run")
+    files = {p.name for p in run.dir.iterdir()}
+    assert files == {"config.yaml", "history.jsonl", "metrics.json", "model.safetensors"}
+    assert load_config(run.dir / "config.yaml") == run.config
+    assert yaml.safe_load((run.dir / "config.yaml").read_text())["model"]["width"] == 16
+    lines = [json.loads(line) for line in (run.dir / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in lines] == [1, 2, 3, 4]
+    assert set(lines[0]) == {"epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                             "lr", "seconds"}
+    assert lines[-1]["step"] == 4 * 4  # 128 training rows / batch 32 = 4 steps per epoch
+    metrics = json.loads((run.dir / "metrics.json").read_text())
+    assert set(metrics) >= {"train", "val", "test", "best_epoch", "n_parameters"}
+    assert len(metrics["test"]["per_class_recall"]) == 2
+    assert metrics["best_epoch"] == min(lines, key=lambda h: h["val_loss"])["epoch"]
+    assert metrics["val"]["loss"] == pytest.approx(lines[-1]["val_loss"])
+
+
+def test_training_learns_moons(tiny_config, tmp_path):
+    tiny_config["train"]["epochs"] = 30
+    run = trainwell.train(tiny_config, out=tmp_path / "run")
+    assert run.metrics["test"]["accuracy"] > 0.85
+    assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]
+
+
+def test_saved_model_gives_identical_predictions(tiny_config, tmp_path):
+    tiny_config["model"].update(norm="batch", dropout=0.3)
+    run = trainwell.train(tiny_config, out=tmp_path / "run")
+    loaded = load_model(run.dir)
+    assert not loaded.training
+    x = torch.randn(50, 2)
+    run.model.eval()
+    assert torch.equal(run.model(x), loaded(x))
+    result = evaluate_run(run.dir)
+    assert result["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+    assert result["loss"] == pytest.approx(run.metrics["test"]["loss"])
+
+
+def test_same_seed_same_history_other_seed_other_history(tiny_config, tmp_path):
+    a = trainwell.train(tiny_config, out=tmp_path / "a")
+    b = trainwell.train(tiny_config, out=tmp_path / "b")
+    assert _without_time(a.history) == _without_time(b.history)
+    tiny_config["seed"] = 4
+    c = trainwell.train(tiny_config, out=tmp_path / "c")
+    assert _without_time(a.history) != _without_time(c.history)
+
+
+def test_train_leaves_the_callers_torch_random_state_alone(tiny_config, tmp_path):
+    torch.manual_seed(99)
+    before = torch.get_rng_state()
+    trainwell.train(tiny_config, out=tmp_path / "a")
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_overrides_in_python_mirror_the_cli(tiny_config, tmp_path):
+    run = trainwell.train(tiny_config, overrides=["model.width=7"], out=tmp_path / "a")
+    assert run.config.model.width == 7 and run.model.net.hidden0.linear.out_features == 7
+
+
+@pytest.mark.parametrize("name", ["cnn", "gru", "lstm", "rnn", "logistic"])
+def test_every_family_trains_from_a_config(name, tmp_path):
+    cfg = {"data": {"name": "mnist1d", "n_samples": 300},
+           "model": {"name": name, "width": 8, "depth": 1 if name != "logistic" else 0},
+           "train": {"epochs": 1, "progress": False}}
+    run = trainwell.train(cfg, out=tmp_path / name)
+    assert 0 <= run.metrics["test"]["accuracy"] <= 1 and len(run.history) == 1
+
+
+def test_bad_input_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(TrainwellError, match="signal or image"):
+        trainwell.train({"data": {"name": "moons"}, "model": {"name": "cnn"}}, out=out)
+    assert not out.exists()
+
+
+def test_existing_run_directory_is_never_overwritten(tiny_config, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(TrainwellError, match="not an empty directory"):
+        trainwell.train(tiny_config, out=out)
+    assert [p.name for p in out.iterdir()] == ["precious.txt"]
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_load_model_refuses_foreign_and_corrupt_files(tiny_config, tmp_path):
+    run = trainwell.train(tiny_config, out=tmp_path / "run")
+    with pytest.raises(TrainwellError, match="not found"):
+        load_model(tmp_path / "nothing")
+    with pytest.raises(TrainwellError, match="not a trainwell run directory"):
+        load_model(tmp_path)
+    weights = run.dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(TrainwellError, match="not a readable safetensors file"):
+        load_model(run.dir)
+    other = trainwell.train({**tiny_config, "model": {**tiny_config["model"], "width": 17}}, out=tmp_path / "o")
+    weights.write_bytes((other.dir / "model.safetensors").read_bytes())
+    with pytest.raises(TrainwellError, match="does not match the model in config.yaml"):
+        load_model(run.dir)
+
+
+def test_evaluate_on_a_file(tiny_config, tmp_path):
+    import numpy as np
+
+    run = trainwell.train(tiny_config, out=tmp_path / "run")
+    data = trainwell.load_data("moons", n_samples=200, seed=42)
+    np.savez(tmp_path / "d.npz", x=data.test.x.numpy(), y=data.test.y.numpy())
+    assert evaluate_run(run.dir, tmp_path / "d.npz")["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+    np.savez(tmp_path / "wide.npz", x=np.zeros((3, 5)), y=np.zeros(3))
+    with pytest.raises(TrainwellError, match=r"shape \(5,\), the model expects \(2,\)"):
+        evaluate_run(run.dir, tmp_path / "wide.npz")
+    bad = np.zeros((3, 2))
+    bad[1, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", x=bad, y=np.zeros(3))
+    with pytest.raises(TrainwellError, match=r"non-finite values in rows \[1\]"):
+        evaluate_run(run.dir, tmp_path / "nan.npz")
+
+
+# --------------------------------------------------------------------------- the loop itself
+
+def _problem(n=40, d=3, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    return Split(x, torch.randint(0, classes, (n,), generator=g))
+
+
+def test_trainer_equals_a_hand_written_loop_in_float64():
+    """The trainer is exactly seed 004's loop: shuffle, mini-batch, loss, backward, update."""
+    train = _problem()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    reference = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    reference.load_state_dict(model.state_dict())
+    Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, train, epochs=3,
+            batch_size=16, generator=torch.Generator().manual_seed(5)).fit()
+
+    g = torch.Generator().manual_seed(5)
+    opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for _ in range(3):
+        order = torch.randperm(len(train), generator=g)
+        for start in range(0, len(train), 16):
+            idx = order[start:start + 16]
+            opt.zero_grad()
+            F.cross_entropy(reference(train.x[idx]), train.y[idx]).backward()
+            opt.step()
+    for a, b in zip(model.parameters(), reference.parameters()):
+        assert torch.equal(a, b)
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_fit_start(self, t): self.events.append("fit_start")
+    def on_epoch_start(self, t): self.events.append("epoch_start")
+    def on_batch_start(self, t): self.events.append("batch_start")
+    def on_after_loss(self, t): self.events.append("after_loss")
+    def on_after_backward(self, t):
+        assert all(p.grad is not None for p in t.model.parameters())
+        self.events.append("after_backward")
+    def on_after_step(self, t): self.events.append("after_step")
+    def on_batch_end(self, t): self.events.append("batch_end")
+    def on_epoch_end(self, t): self.events.append("epoch_end")
+    def on_fit_end(self, t): self.events.append("fit_end")
+
+
+def test_events_fire_in_the_order_of_the_process():
+    rec = Recorder()
+    model = nn.Linear(3, 3).double()
+    Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, _problem(n=8), epochs=2,
+            batch_size=4, callbacks=[rec]).fit()
+    batch = ["batch_start", "after_loss", "after_backward", "after_step", "batch_end"]
+    epoch = ["epoch_start", *batch, *batch, "epoch_end"]
+    assert rec.events == ["fit_start", *epoch, *epoch, "fit_end"]
+
+
+def test_callbacks_stop_by_flag_or_by_exception():
+    class StopAfterOne(Callback):
+        def on_epoch_end(self, t):
+            t.should_stop = True
+
+    class Cancel(Callback):
+        def on_batch_start(self, t):
+            if t.step == 3:
+                raise CancelFit
+
+    model = nn.Linear(3, 3).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert len(Trainer(model, opt, F.cross_entropy, _problem(), epochs=5, callbacks=[StopAfterOne()]).fit()) == 1
+    t = Trainer(model, opt, F.cross_entropy, _problem(), epochs=5, batch_size=4, callbacks=[Cancel()])
+    assert t.fit() == [] and t.step == 3
+
+
+def test_batch_sizes_from_sgd_to_full_batch():
+    train = _problem(n=12)
+    for batch_size, steps in ((1, 12), (5, 3), (12, 1), (1000, 1)):
+        model = nn.Linear(3, 3).double()
+        t = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), F.cross_entropy, train, epochs=2,
+                    batch_size=batch_size)
+        t.fit()
+        assert t.step == 2 * steps
+
+
+def test_closure_optimizers_get_a_closure():
+    train = _problem(n=30)
+    model = nn.Linear(3, 3).double()
+    opt = torch.optim.LBFGS(model.parameters(), lr=1, max_iter=5)
+    history = Trainer(model, opt, F.cross_entropy, train, epochs=3, batch_size=30).fit()
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_trainer_rejects_impossible_settings():
+    model = nn.Linear(3, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        Trainer(model, opt, F.cross_entropy, _problem(), epochs=0)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        Trainer(model, opt, F.cross_entropy, _problem(), epochs=1, batch_size=0)
