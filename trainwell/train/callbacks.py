@@ -90,7 +90,7 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
                                   TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False)
         self._progress.start()
         self._task = self._progress.add_task(self.description, total=trainer.epochs,
