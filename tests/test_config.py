@@ -11,7 +11,8 @@ def test_defaults_fill_every_key_and_round_trip(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(cfg.to_yaml())
     assert load_config(path) == cfg
-    assert set(yaml.safe_load(cfg.to_yaml())) == {"name", "seed", "data", "model", "optim", "train", "loss"}
+    assert set(yaml.safe_load(cfg.to_yaml())) == {"name", "seed", "data", "model", "optim", "reg", "clip", "schedule",
+                                                  "train", "loss"}
 
 
 def test_family_defaults_depend_on_model_name():

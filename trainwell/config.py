@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trainwell.errors import TrainwellError, closest
 
-__all__ = ["Config", "ConfigError", "apply_overrides", "DataConfig", "ModelConfig", "OptimConfig",
-           "TrainConfig", "load_config", "parse_overrides", "resolve_config"]
+__all__ = ["ClipConfig", "Config", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RegConfig",
+           "ScheduleConfig", "TrainConfig", "apply_overrides", "load_config", "parse_overrides", "resolve_config"]
 
 
 class ConfigError(TrainwellError):
@@ -112,14 +112,40 @@ class ModelConfig(_Section):
 
 
 class OptimConfig(_Section):
-    """The update rule and its hyper-parameters."""
+    """The update rule and its hyper-parameters (torch.optim's names)."""
 
     name: str = Field("adam", description="optimizer (see `trainwell components`)")
-    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="learning rate")
-    momentum: float = Field(0.9, ge=0, lt=1, description="momentum coefficient (momentum, nesterov, rmsprop)")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's decay rates (beta1, beta2)")
-    eps: float = Field(1e-8, gt=0, description="denominator guard of adaptive methods")
-    weight_decay: float = Field(0.0, ge=0, description="L2 penalty coefficient (decoupled for adamw)")
+    lr: float | None = Field(None, gt=0, allow_inf_nan=False, description="learning rate; default: the optimizer's")
+    momentum: float | None = Field(None, ge=0, lt=1, description="momentum (momentum, nesterov, rmsprop)")
+    betas: tuple[float, float] | None = Field(None, description="Adam's decay rates (beta1, beta2)")
+    eps: float | None = Field(None, ge=0, allow_inf_nan=False, description="denominator guard of adaptive methods")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="other keyword arguments of the optimizer, e.g. {centered: true}")
+    lr_multipliers: dict[str, float] = Field(default_factory=dict,
+                                             description="module-name prefix -> learning-rate multiplier")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _optimizer_defaults(cls, data: Any) -> Any:
+        """Fill lr/momentum/betas/eps from the optimizer's own defaults; refuse ones it does not take."""
+        if not isinstance(data, dict):
+            return data
+        from trainwell import components
+
+        name = data.get("name", "adam")
+        if not (isinstance(name, str) and name in components.REGISTRIES["optimizer"]):
+            return data
+        from trainwell.optim.registry import FIRST_CLASS, optimizer_defaults
+
+        defaults = optimizer_defaults(name)
+        data = dict(data)
+        for key in FIRST_CLASS:
+            if key in defaults:
+                if data.get(key) is None:
+                    data[key] = defaults[key]
+            elif data.get(key) is not None:
+                raise ValueError(f"optim.{key} does not apply to {name} (it takes: {', '.join(defaults)})")
+        return data
 
     @field_validator("name")
     @classmethod
@@ -128,10 +154,49 @@ class OptimConfig(_Section):
 
     @field_validator("betas")
     @classmethod
-    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if not all(0 <= b < 1 for b in v):
+    def _betas(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not all(0 <= b < 1 for b in v):
             raise ValueError(f"betas must each lie in [0, 1), got {list(v)}")
         return v
+
+    @field_validator("lr_multipliers")
+    @classmethod
+    def _multipliers(cls, v: dict[str, float]) -> dict[str, float]:
+        for key, m in v.items():
+            if not (m >= 0 and m < float("inf")):
+                raise ValueError(f"multiplier for {key!r} must be a finite value >= 0, got {m}")
+        return v
+
+
+class RegConfig(_Section):
+    """Penalties on the weights (biases and norm parameters excluded by default)."""
+
+    l1: float = Field(0.0, ge=0, allow_inf_nan=False, description="L1 coefficient: sparse weights")
+    l1_mode: Literal["proximal", "subgradient"] = Field(
+        "proximal", description="proximal soft-threshold (exact zeros) or sub-gradient")
+    l2: float = Field(0.0, ge=0, allow_inf_nan=False, description="L2 penalty gradient coefficient (coupled)")
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False, description="decoupled weight decay (AdamW-style)")
+    exclude_bias_and_norm: bool = Field(True, description="leave biases and norm gamma/beta unpenalised")
+
+
+class ClipConfig(_Section):
+    """Gradient clipping before each update (exploding gradients, seed 004)."""
+
+    max_norm: float | None = Field(None, gt=0, allow_inf_nan=False, description="clip the global gradient norm")
+    value: float | None = Field(None, gt=0, allow_inf_nan=False, description="clip each gradient coordinate")
+
+
+class ScheduleConfig(_Section):
+    """Learning-rate schedule, stepped once per epoch, with optional linear warmup."""
+
+    name: Literal["none", "step", "exponential", "cosine", "plateau"] = Field("none", description="decay schedule")
+    warmup_epochs: int = Field(0, ge=0, description="linear warmup from lr/(warmup+1) before the schedule")
+    step_size: int = Field(30, ge=1, description="epochs between decays (step)")
+    gamma: float = Field(0.1, gt=0, le=1, description="decay factor (step: per step_size epochs; exponential: per epoch)")
+    min_lr: float = Field(0.0, ge=0, description="floor of cosine and plateau")
+    patience: int = Field(10, ge=0, description="epochs without improvement before plateau cuts the lr")
+    factor: float = Field(0.1, gt=0, lt=1, description="plateau's cut factor")
+    monitor: str = Field("val_loss", description="what plateau watches (a history key; lower is better)")
 
 
 class TrainConfig(_Section):
@@ -157,6 +222,9 @@ class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
+    reg: RegConfig = Field(default_factory=RegConfig)
+    clip: ClipConfig = Field(default_factory=ClipConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     loss: str = Field("cross_entropy", description="training loss")
 

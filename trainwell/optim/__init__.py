@@ -1,5 +1,17 @@
-"""Optimizers by name (seeds 001-003, section F of the spec)."""
+"""Optimisation (seeds 001-003, section F): update rules chained from small transforms.
 
-from trainwell.optim.registry import OPTIMIZERS, make_optimizer
+``trainwell.optim.adam(params, lr=...)`` and its siblings are
+``torch.optim.Optimizer`` objects built as one chain each (see
+:mod:`trainwell.optim.named`); :func:`chain` builds your own from
+:mod:`trainwell.optim.transforms`. Newton's method is in
+:mod:`trainwell.optim.newton`; schedules in :mod:`trainwell.optim.schedules`.
+"""
 
-__all__ = ["OPTIMIZERS", "make_optimizer"]
+from trainwell.optim import transforms
+from trainwell.optim.chain import Chain, chain
+from trainwell.optim.named import adadelta, adagrad, adam, adamw, momentum, nesterov, rmsprop, sgd
+from trainwell.optim.newton import Newton, newton
+from trainwell.optim.registry import OPTIMIZERS, build_optimizer
+
+__all__ = ["OPTIMIZERS", "Chain", "Newton", "adadelta", "adagrad", "adam", "adamw", "build_optimizer", "chain",
+           "momentum", "nesterov", "newton", "rmsprop", "sgd", "transforms"]

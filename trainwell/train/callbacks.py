@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from trainwell.train.trainer import Trainer
 
-__all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "HistoryFile", "ProgressBar"]
+__all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "GradientClipping", "HistoryFile",
+           "ProgressBar"]
 
 EVENTS = ("fit_start", "epoch_start", "batch_start", "after_loss", "after_backward", "after_step",
           "batch_end", "epoch_end", "fit_end")
@@ -64,6 +65,34 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+class GradientClipping(Callback):
+    """Clip gradients after backward, before the update (torch.nn.utils' clip functions).
+
+    Args:
+        max_norm: rescale all gradients together so that their global L2 norm is at most this.
+        value: clamp every gradient coordinate to [-value, value] (applied first).
+
+    ``last_norm`` holds the global norm before clipping, for the doctor.
+    """
+
+    def __init__(self, max_norm: float | None = None, value: float | None = None) -> None:
+        if max_norm is not None and not max_norm > 0:
+            raise ValueError(f"max_norm must be > 0, got {max_norm}")
+        if value is not None and not value > 0:
+            raise ValueError(f"value must be > 0, got {value}")
+        self.max_norm, self.value = max_norm, value
+        self.last_norm: float | None = None
+
+    def on_after_backward(self, trainer: Trainer) -> None:
+        import torch
+
+        params = [p for p in trainer.model.parameters() if p.grad is not None]
+        if self.value is not None:
+            torch.nn.utils.clip_grad_value_(params, self.value)
+        if self.max_norm is not None:
+            self.last_norm = torch.nn.utils.clip_grad_norm_(params, self.max_norm)
 
 
 class HistoryFile(Callback):

@@ -31,8 +31,9 @@ from trainwell.data.datasets import Data, Split, load_data
 from trainwell.errors import TrainwellError
 from trainwell.losses import make_loss
 from trainwell.models import build_model, count_parameters
-from trainwell.optim.registry import make_optimizer
-from trainwell.train.callbacks import Callback, HistoryFile, ProgressBar
+from trainwell.optim.registry import build_optimizer
+from trainwell.optim.schedules import build_schedule
+from trainwell.train.callbacks import Callback, GradientClipping, HistoryFile, ProgressBar
 from trainwell.train.trainer import Trainer, evaluate
 
 __all__ = ["Run", "evaluate_run", "load_model", "save_model", "train"]
@@ -153,7 +154,8 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         meta = {"input_shape": list(data.input_shape), "n_classes": data.n_classes, "kind": data.kind}
         model = build_model(cfg.model, data.input_shape, data.n_classes, data.kind,
                             *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
-        optimizer = make_optimizer(model.parameters(), cfg.optim)
+        optimizer = build_optimizer(model, cfg.optim, cfg.reg)
+        schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
         loss_fn = make_loss(cfg.loss, data.n_classes)
         run_dir = _new_run_dir(out, cfg.name)  # only now: bad input above writes nothing
         atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
@@ -161,7 +163,10 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
                           generator=torch.Generator().manual_seed(cfg.seed),
-                          callbacks=[HistoryFile(run_dir / "history.jsonl"),
+                          callbacks=[*([GradientClipping(cfg.clip.max_norm, cfg.clip.value)]
+                                       if cfg.clip.max_norm or cfg.clip.value else []),
+                                     *([schedule] if schedule else []),
+                                     HistoryFile(run_dir / "history.jsonl"),
                                      *([ProgressBar(cfg.name)] if show else []), *callbacks])
         started = time.perf_counter()
         history = trainer.fit()

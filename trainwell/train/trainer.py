@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -97,6 +98,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.needs_closure = bool(getattr(optimizer, "needs_closure", isinstance(optimizer, torch.optim.LBFGS)))
+        self.create_graph = bool(getattr(optimizer, "create_graph", False))  # Newton differentiates twice
         self.epoch = 0
         self.step = 0
         self.batch = 0
@@ -138,24 +140,29 @@ class Trainer:
         n = len(y)
         model.train()
         self._fire("epoch_start")
-        order = torch.randperm(n, generator=self.generator).to(x.device)  # shuffle the training data
+        full_batch = bs >= n  # batch gradient descent: order does not matter, skip the copy
+        order = None if full_batch else torch.randperm(n, generator=self.generator).to(x.device)  # shuffle
         loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
         correct = torch.zeros((), dtype=torch.long, device=x.device)
         seen = 0
         batch_start, batch_end = self._handlers["batch_start"], self._handlers["batch_end"]
         try:
             for self.batch, first in enumerate(range(0, n, bs)):
-                idx = order[first:first + bs]
-                self.xb, self.yb = x[idx], y[idx]  # load the mini-batch
+                if full_batch:
+                    self.xb, self.yb = x, y
+                else:
+                    idx = order[first:first + bs]
+                    self.xb, self.yb = x[idx], y[idx]  # load the mini-batch
                 try:
                     for handler in batch_start:
                         handler(self)
                     self._update()
                 except CancelBatch:
                     continue
-                loss_sum += self.loss.detach().double() * len(idx)
+                rows = len(self.yb)
+                loss_sum += self.loss.detach().double() * rows
                 correct += (self.output.detach().argmax(1) == self.yb).sum()
-                seen += len(idx)
+                seen += rows
                 self.step += 1
                 for handler in batch_end:
                     handler(self)
@@ -201,7 +208,12 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             output = self.model(self.xb)
             loss = self.loss_fn(output, self.yb)
-            loss.backward()
+            if self.create_graph:
+                with warnings.catch_warnings():  # the optimizer breaks the grad->graph cycle itself
+                    warnings.simplefilter("ignore", UserWarning)
+                    loss.backward(create_graph=True)
+            else:
+                loss.backward()
             if first:  # the events see the loss at the current parameters, once per step
                 first = False
                 self.output, self.loss = output, loss
