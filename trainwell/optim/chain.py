@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from trainwell.optim.transforms import SkipStep, Transform
+from trainwell.optim.transforms import Ratio, SkipStep, Transform
 
 __all__ = ["Chain", "chain"]
 
@@ -100,17 +100,25 @@ class Chain(torch.optim.Optimizer):
             updates = [p.grad for p in params]
             try:
                 for t in self.transforms:
-                    updates = t.foreach(updates, params, states, group) if fast else \
-                        t.plain(updates, params, states, group)
+                    if fast:
+                        if isinstance(updates, Ratio) and not t.is_identity(group):
+                            updates = updates.materialize()
+                        updates = t.foreach(updates, params, states, group)
+                    else:
+                        updates = t.plain(updates, params, states, group)
             except SkipStep:
                 self.skipped_steps += 1
                 if self.needs_step:
                     for s in states:
                         s["step"] -= 1
                 continue
+            if self.record_stats and isinstance(updates, Ratio):
+                updates = updates.materialize()
             if self.record_stats:
                 stats.append(self._stats(params, updates, states, group))
-            if fast:
+            if isinstance(updates, Ratio):  # p <- p - lr * num / den in one pass
+                torch._foreach_addcdiv_(params, updates.num, updates.den, value=-group["lr"])
+            elif fast:
                 torch._foreach_add_(params, updates, alpha=-group["lr"])
             else:
                 for p, u in zip(params, updates):
