@@ -4,7 +4,9 @@ Both train the default MLP (3 x 256, ReLU, dropout 0.2) on MNIST-1D with Adam,
 batch size 128: shuffle, mini-batches, forward, loss, backward, step, the
 running train loss/accuracy, and a validation pass at the end of each epoch.
 They start from identical weights, run alternately in one process, one epoch at
-a time, and the script prints the ratio of time per step.
+a time, and the script prints the ratio of time per step: once with torch's
+Adam in both (the loop's own overhead), once with trainwell's Adam chain in the
+trainer (the whole stack, as `trainwell train` runs it).
 
     python benchmarks/trainer_overhead.py [--rounds 40]
 """
@@ -23,6 +25,7 @@ from _common import interleaved, machine, ratio_summary
 from trainwell.config import Config
 from trainwell.data import load_data
 from trainwell.models import build_model
+from trainwell.optim import build_optimizer
 from trainwell.train import HistoryFile, Trainer, evaluate
 
 
@@ -34,9 +37,17 @@ def main() -> None:
     cfg = Config()
     torch.manual_seed(cfg.seed)
     data = load_data(cfg.data.name, seed=cfg.data.seed)
+    print(f"machine: {machine()}")
+    for label, make in (("torch.optim.Adam in both", lambda m: torch.optim.Adam(m.parameters(), lr=cfg.optim.lr)),
+                        ("trainwell's adam in the trainer", lambda m: build_optimizer(m, cfg.optim, cfg.reg))):
+        measure(label, make, cfg, data, args.rounds)
+
+
+def measure(label, make_optimizer, cfg, data, rounds: int) -> None:
+    torch.manual_seed(cfg.seed)
     model_a = build_model(cfg.model, data.input_shape, data.n_classes, data.kind, data.mean, data.std)
     model_b = copy.deepcopy(model_a)
-    opt_a = torch.optim.Adam(model_a.parameters(), lr=cfg.optim.lr)
+    opt_a = make_optimizer(model_a)
     opt_b = torch.optim.Adam(model_b.parameters(), lr=cfg.optim.lr)
     bs = cfg.data.batch_size
     train, val = data.train, data.val
@@ -70,10 +81,9 @@ def main() -> None:
         _ = loss_sum.item() / len(train), correct.item() / len(train)
         evaluate(model_b, val, F.cross_entropy)
 
-    a, b = interleaved(trainwell_epoch, plain_epoch, args.rounds)
+    a, b = interleaved(trainwell_epoch, plain_epoch, rounds)
     s = ratio_summary(a, b)
-    print(f"machine: {machine()}")
-    print(f"default MLP on MNIST-1D, batch {bs}, {steps} steps per epoch, {args.rounds} rounds interleaved")
+    print(f"[{label}] default MLP on MNIST-1D, batch {bs}, {steps} steps per epoch, {rounds} rounds interleaved")
     print(f"time per step: trainwell {1e3 * s['median_candidate_s'] / steps:.3f} ms, "
           f"plain PyTorch {1e3 * s['median_baseline_s'] / steps:.3f} ms")
     print(f"ratio trainwell / plain: {s['ratio_of_medians']:.3f} (median of per-round ratios "
