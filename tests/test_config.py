@@ -12,6 +12,7 @@ def test_defaults_fill_every_key_and_round_trip(tmp_path):
     path.write_text(cfg.to_yaml())
     assert load_config(path) == cfg
     assert set(yaml.safe_load(cfg.to_yaml())) == {"name", "seed", "data", "model", "optim", "reg", "clip", "schedule",
+                                                  "checkpoint",
                                                   "train", "loss"}
 
 

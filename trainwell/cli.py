@@ -46,13 +46,18 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key: --set model.width=256")] = [],
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="run directory (new or empty)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    resume: Annotated[Optional[Path], typer.Option(help="continue this run directory from its latest checkpoint")] = None,
 ) -> None:
     """Train a model (seed 004's process) and write a run directory."""
     from trainwell.config import load_config
     from trainwell.train.run import train as run_train
 
-    cfg = load_config(config, set_)
-    run = run_train(cfg, out=out_dir, progress=False if quiet else None)
+    if resume is not None:
+        if out_dir is not None:
+            raise TrainwellError("--resume continues a run in its own directory; leave out --out")
+        run = run_train(config, overrides=set_, resume=resume, progress=False if quiet else None)
+    else:
+        run = run_train(load_config(config, set_), out=out_dir, progress=False if quiet else None)
     out.print(_metrics_table(run.metrics))
     out.print(_recall_line(run.metrics["test"]["per_class_recall"]))
     out.print(f"best epoch (val loss): {run.metrics['best_epoch']}   "
@@ -115,13 +120,18 @@ _CONFIG_KEYS = {"dataset": "data.name", "model": "model.name", "activation": "mo
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
+    from trainwell.train.run import Interrupted
+
     try:
         app()
     except TrainwellError as e:
         err.print(f"error: {e}", markup=False)
         sys.exit(2)
+    except Interrupted as e:
+        err.print(str(e), markup=False)
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
+        err.print("interrupted at once (second signal); the last checkpoint is intact", markup=False)
         sys.exit(130)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trainwell.errors import TrainwellError, closest
 
-__all__ = ["ClipConfig", "Config", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RegConfig",
+__all__ = ["CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RegConfig",
            "ScheduleConfig", "TrainConfig", "apply_overrides", "load_config", "parse_overrides", "resolve_config"]
 
 
@@ -199,6 +199,15 @@ class ScheduleConfig(_Section):
     monitor: str = Field("val_loss", description="what plateau watches (a history key; lower is better)")
 
 
+class CheckpointConfig(_Section):
+    """Checkpoints of the whole training state, for exact resume (`trainwell train --resume DIR`)."""
+
+    every_epochs: int | None = Field(1, ge=1, description="write a checkpoint every N epochs (null: never)")
+    every_steps: int | None = Field(None, ge=1, description="write a checkpoint every N updates (null: never)")
+    keep: int = Field(2, ge=1, description="latest step checkpoints kept (plus the best)")
+    best: bool = Field(True, description="also keep best.safetensors, on the lowest validation loss")
+
+
 class TrainConfig(_Section):
     """The loop: how long, where, how loud."""
 
@@ -225,6 +234,7 @@ class Config(_Section):
     reg: RegConfig = Field(default_factory=RegConfig)
     clip: ClipConfig = Field(default_factory=ClipConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     loss: str = Field("cross_entropy", description="training loss")
 

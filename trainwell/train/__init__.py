@@ -2,8 +2,9 @@
 
 from trainwell.train.callbacks import (EVENTS, Callback, CancelBatch, CancelEpoch, CancelFit, GradientClipping,
                                        HistoryFile, ProgressBar)
-from trainwell.train.run import Run, evaluate_run, load_model, save_model, train
+from trainwell.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from trainwell.train.run import Interrupted, Run, evaluate_run, load_model, save_model, train
 from trainwell.train.trainer import Trainer, evaluate
 
-__all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "GradientClipping", "HistoryFile",
-           "ProgressBar", "Run", "Trainer", "evaluate", "evaluate_run", "load_model", "save_model", "train"]
+__all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "Checkpoint", "CheckpointError",
+           "GradientClipping", "HistoryFile", "Interrupted", "ProgressBar", "Run", "load_checkpoint", "save_checkpoint", "Trainer", "evaluate", "evaluate_run", "load_model", "save_model", "train"]

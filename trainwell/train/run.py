@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,9 +36,11 @@ from trainwell.models import build_model, count_parameters
 from trainwell.optim.registry import build_optimizer
 from trainwell.optim.schedules import build_schedule
 from trainwell.train.callbacks import Callback, GradientClipping, HistoryFile, ProgressBar
+from trainwell.train.checkpoint import (Checkpoint, config_digest, latest_checkpoint, load_checkpoint,
+                                        restore_rng)
 from trainwell.train.trainer import Trainer, evaluate
 
-__all__ = ["Run", "evaluate_run", "load_model", "save_model", "train"]
+__all__ = ["Interrupted", "Run", "evaluate_run", "load_model", "save_model", "train"]
 
 MODEL_FILE = "model.safetensors"
 MODEL_FORMAT = "trainwell-model/1"
@@ -120,35 +124,116 @@ def _best_epoch(history: list[dict[str, Any]]) -> int | None:
     return min(scored, key=lambda h: h["val_loss"])["epoch"] if scored else None
 
 
+class Interrupted(Exception):
+    """Training stopped on SIGINT or SIGTERM after writing a checkpoint; ``trainwell train --resume`` continues it."""
+
+    def __init__(self, signum: int, run_dir: Path, checkpoint: Path | None, epoch: int, step: int) -> None:
+        self.signum, self.run_dir, self.checkpoint, self.epoch, self.step = signum, run_dir, checkpoint, epoch, step
+        name = signal.Signals(signum).name
+        saved = f"checkpoint saved to {checkpoint}" if checkpoint else "no checkpoint (checkpoints are off)"
+        super().__init__(f"training interrupted by {name} at epoch {epoch}, step {step}; {saved}\n"
+                         f"resume with: trainwell train --resume {run_dir}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class _SignalGuard:
+    """First SIGINT/SIGTERM: ask the loop to stop after the current step. Second: stop at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_SignalGuard":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:  # the second one: no more waiting
+            self.__exit__()
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
+class _StopOnSignal(Callback):
+    """Checks the guard after every step and epoch: checkpoint, then raise :class:`Interrupted`."""
+
+    def __init__(self, guard: _SignalGuard, checkpoint: Checkpoint | None, run_dir: Path) -> None:
+        self.guard, self.checkpoint, self.run_dir = guard, checkpoint, run_dir
+
+    def _check(self, trainer: Trainer) -> None:
+        if self.guard.signum is None:
+            return
+        path = self.checkpoint.save(trainer, wait=True) if self.checkpoint else None
+        raise Interrupted(self.guard.signum, self.run_dir, path, trainer.epoch, trainer.step)
+
+    on_batch_end = _check
+    on_epoch_end = _check
+
+
+def _resume_state(run_dir: Path, config: Any, overrides: Sequence[str]) -> tuple[Config, dict[str, Any]]:
+    run_dir, saved = _read_run(run_dir)
+    if config is not None or overrides:
+        given = resolve_config(config)
+        if overrides:
+            given = apply_overrides(given, overrides)
+        if given != saved:
+            raise TrainwellError(f"--resume continues {run_dir} with its own config.yaml; "
+                                 "the config given differs from it (leave it out, or start a new run)")
+    if (run_dir / "metrics.json").exists():
+        raise TrainwellError(f"{run_dir} already finished (metrics.json exists); nothing to resume")
+    path = latest_checkpoint(run_dir / "checkpoints")
+    if path is None:
+        raise TrainwellError(f"no checkpoint in {run_dir / 'checkpoints'} to resume from")
+    return saved, load_checkpoint(path, config_digest(saved.to_yaml()))
+
+
 def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrides: Sequence[str] = (),
           out: str | Path | None = None, callbacks: Sequence[Callback] = (),
-          progress: bool | None = None) -> Run:
+          progress: bool | None = None, resume: str | Path | None = None) -> Run:
     """Run seed 004's process from a config and write a run directory.
 
     Args:
         config: a :class:`Config`, a dict of keys, a YAML path, or None (defaults).
         overrides: ``"key=value"`` strings applied on top (as ``--set``).
         out: the run directory (new or empty); default ``runs/<timestamp>-<name>``.
-        callbacks: extra callbacks for the trainer.
+        callbacks: extra callbacks for the trainer (pass the same ones to a resume).
         progress: show a progress bar (default: the config's ``train.progress``).
+        resume: a run directory to continue from its latest checkpoint, exactly
+            (parameters bit-identical to a run never interrupted, on the same
+            machine and thread count).
 
     Returns:
         A :class:`Run` with the directory, resolved config, history, metrics and model.
 
     Raises:
-        TrainwellError: invalid config, data set or model choice; nothing is written.
+        TrainwellError: invalid config, data set or model choice, or an unusable
+            checkpoint; nothing is written.
+        Interrupted: SIGINT or SIGTERM arrived; a checkpoint was written first.
 
     Example:
         >>> run = train({"data": {"name": "moons"}, "train": {"epochs": 5}}, out="runs/moons")
         >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
-    cfg = resolve_config(config)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
+    if resume is not None:
+        cfg, state = _resume_state(Path(resume), config, overrides)
+    else:
+        cfg, state = resolve_config(config), None
+        if overrides:
+            cfg = apply_overrides(cfg, overrides)
     device = _device(cfg.train.device)
     cuda = [device.index or 0] if device.type == "cuda" else []
     # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
-    with torch.random.fork_rng(devices=cuda):
+    with torch.random.fork_rng(devices=cuda), _SignalGuard() as guard:
         torch.manual_seed(cfg.seed)
         data = _data(cfg)
         meta = {"input_shape": list(data.input_shape), "n_classes": data.n_classes, "kind": data.kind}
@@ -157,8 +242,15 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
         loss_fn = make_loss(cfg.loss, data.n_classes)
-        run_dir = _new_run_dir(out, cfg.name)  # only now: bad input above writes nothing
-        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        if state is None:
+            run_dir = _new_run_dir(out, cfg.name)  # only now: bad input above writes nothing
+            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        else:
+            run_dir = Path(resume)
+        c = cfg.checkpoint
+        checkpoint = Checkpoint(run_dir / "checkpoints", config_digest(cfg.to_yaml()), every_steps=c.every_steps,
+                                every_epochs=c.every_epochs, keep=c.keep, best=c.best) \
+            if (c.every_steps or c.every_epochs or c.best) else None
         show = cfg.train.progress if progress is None else progress
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
@@ -167,7 +259,19 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
                                        if cfg.clip.max_norm or cfg.clip.value else []),
                                      *([schedule] if schedule else []),
                                      HistoryFile(run_dir / "history.jsonl"),
-                                     *([ProgressBar(cfg.name)] if show else []), *callbacks])
+                                     *([checkpoint] if checkpoint else []),
+                                     *([ProgressBar(cfg.name)] if show else []), *callbacks,
+                                     _StopOnSignal(guard, checkpoint, run_dir)])
+        if state is not None:
+            try:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                trainer.load_state_dict(state["trainer"])
+            except (KeyError, RuntimeError, ValueError) as err:
+                raise TrainwellError(f"the checkpoint in {run_dir} does not fit this run: "
+                                     f"{str(err).splitlines()[0]}") from None
+            restore_rng(state["rng"])
+            atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(h) + "\n" for h in trainer.history))
         started = time.perf_counter()
         history = trainer.fit()
         seconds = time.perf_counter() - started

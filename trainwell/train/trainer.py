@@ -105,6 +105,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.logs: dict[str, Any] = {}
         self.should_stop = False
+        self.progress: dict[str, Any] | None = None  # the epoch in progress (order, position, running sums)
+        self._epoch_started: float | None = None
         self.xb = self.yb = self.output = self.loss = None
         # Bound methods of the callbacks that implement each event: the loop
         # pays nothing for events nobody listens to.
@@ -131,28 +133,37 @@ class Trainer:
                 self._run_epoch()
         except CancelFit:
             pass
-        self._fire("fit_end")
+        finally:  # fit_end also runs when an error or an interruption ends the fit (cleanup)
+            self._fire("fit_end")
         return self.history
 
-    def _run_epoch(self) -> None:
-        start = time.perf_counter()
-        model, x, y, bs = self.model, self.train_split.x, self.train_split.y, self.batch_size
-        n = len(y)
-        model.train()
+    def _start_epoch(self) -> dict[str, Any]:
+        """Shuffle the training data and open the epoch's running sums."""
+        x, n = self.train_split.x, len(self.train_split)
         self._fire("epoch_start")
-        full_batch = bs >= n  # batch gradient descent: order does not matter, skip the copy
-        order = None if full_batch else torch.randperm(n, generator=self.generator).to(x.device)  # shuffle
-        loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
-        correct = torch.zeros((), dtype=torch.long, device=x.device)
-        seen = 0
+        full_batch = self.batch_size >= n  # batch gradient descent: order does not matter, skip the copy
+        return {"order": None if full_batch else torch.randperm(n, generator=self.generator).to(x.device),
+                "next_batch": 0, "elapsed": 0.0,
+                "loss_sum": torch.zeros((), dtype=torch.float64, device=x.device),
+                "correct": torch.zeros((), dtype=torch.long, device=x.device), "seen": 0}
+
+    def _run_epoch(self) -> None:
+        start = self._epoch_started = time.perf_counter()
+        model, x, y, bs = self.model, self.train_split.x, self.train_split.y, self.batch_size
+        model.train()
+        if self.progress is None:  # else: resuming inside an epoch, with its saved order and sums
+            self.progress = self._start_epoch()
+        p = self.progress
+        order, loss_sum, correct = p["order"], p["loss_sum"], p["correct"]
         batch_start, batch_end = self._handlers["batch_start"], self._handlers["batch_end"]
         try:
-            for self.batch, first in enumerate(range(0, n, bs)):
-                if full_batch:
+            for self.batch in range(p["next_batch"], self.steps_per_epoch):
+                if order is None:
                     self.xb, self.yb = x, y
                 else:
-                    idx = order[first:first + bs]
+                    idx = order[self.batch * bs:(self.batch + 1) * bs]
                     self.xb, self.yb = x[idx], y[idx]  # load the mini-batch
+                p["next_batch"] = self.batch + 1
                 try:
                     for handler in batch_start:
                         handler(self)
@@ -162,21 +173,22 @@ class Trainer:
                 rows = len(self.yb)
                 loss_sum += self.loss.detach().double() * rows
                 correct += (self.output.detach().argmax(1) == self.yb).sum()
-                seen += rows
+                p["seen"] += rows
                 self.step += 1
                 for handler in batch_end:
                     handler(self)
         except CancelEpoch:
             pass
+        self.progress = None
         self.epoch += 1
-        seen = max(seen, 1)
+        seen = max(p["seen"], 1)
         logs: dict[str, Any] = {"epoch": self.epoch, "step": self.step,
                                 "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
                                 "lr": self.optimizer.param_groups[0]["lr"]}
         if self.val_split is not None and len(self.val_split):
             val = evaluate(model, self.val_split, self.loss_fn)
             logs["val_loss"], logs["val_accuracy"] = val["loss"], val["accuracy"]
-        logs["seconds"] = time.perf_counter() - start
+        logs["seconds"] = p["elapsed"] + time.perf_counter() - start
         self.logs = logs
         self.history.append(logs)
         self._fire("epoch_end")
@@ -227,14 +239,50 @@ class Trainer:
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        """The loop's own state (position, history, shuffle generator) and the callbacks'."""
+        """The loop's own state and the callbacks'.
+
+        It holds the position (epoch, step and, inside an epoch, the epoch's
+        shuffled order, the next batch and the running sums), the history
+        and the shuffle generator: enough to continue exactly where it stopped.
+        """
+        p = self.progress
+        progress = None if p is None else {
+            "order": p["order"], "next_batch": p["next_batch"], "seen": p["seen"],
+            "loss_sum": p["loss_sum"].item(), "correct": int(p["correct"].item()),
+            "elapsed": p["elapsed"] + (time.perf_counter() - self._epoch_started if self._epoch_started else 0.0)}
+        states = {key: cb.state_dict() for key, cb in self._callback_keys()}
         return {"epoch": self.epoch, "step": self.step, "history": list(self.history),
-                "generator": self.generator.get_state(),
-                "callbacks": [cb.state_dict() for cb in self.callbacks]}
+                "generator": self.generator.get_state(), "progress": progress,
+                "callbacks": {key: state for key, state in states.items() if state}}
+
+    def _callback_keys(self) -> list[tuple[str, Callback]]:
+        """Callbacks named by class (``Name``, ``Name#2``, ...), so states match up on resume."""
+        seen: dict[str, int] = {}
+        out = []
+        for cb in self.callbacks:
+            name = type(cb).__qualname__
+            seen[name] = seen.get(name, 0) + 1
+            out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", cb))
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.step = state["epoch"], state["step"]
         self.history = list(state["history"])
         self.generator.set_state(state["generator"])
-        for cb, cb_state in zip(self.callbacks, state["callbacks"]):
-            cb.load_state_dict(cb_state)
+        p = state.get("progress")
+        if p is not None:
+            device = self.train_split.x.device
+            order = p["order"]
+            self.progress = {"order": None if order is None else order.to(device), "next_batch": p["next_batch"],
+                             "seen": p["seen"], "elapsed": p["elapsed"],
+                             "loss_sum": torch.tensor(p["loss_sum"], dtype=torch.float64, device=device),
+                             "correct": torch.tensor(p["correct"], dtype=torch.long, device=device)}
+        else:
+            self.progress = None
+        saved = dict(state["callbacks"])
+        for key, cb in self._callback_keys():
+            if key in saved:
+                cb.load_state_dict(saved.pop(key))
+        if saved:
+            raise ValueError(f"the saved state has state for callbacks this trainer does not have: "
+                             f"{', '.join(saved)}")

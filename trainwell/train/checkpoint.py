@@ -1,0 +1,316 @@
+"""Checkpoints: the whole training state, written atomically, loaded without unpickling.
+
+A checkpoint is one safetensors file. Its tensors are every tensor of the
+state (model, optimizer buffers, random-generator states, the epoch's shuffle
+order); its header metadata holds the rest of the state as JSON, the format
+tag, the SHA-256 of the run's resolved config and a CRC-32 over everything,
+so that a truncated, bit-flipped, foreign or other-config file is refused
+with one line. Loading parses JSON and raw tensors only: nothing in a file can
+run code.
+
+Writes go to a temporary file that is fsync'ed and renamed over the target,
+so a crash at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainwell.errors import TrainwellError
+from trainwell.train.callbacks import Callback
+
+__all__ = ["Checkpoint", "CheckpointError", "capture_rng", "config_digest", "latest_checkpoint", "load_checkpoint",
+           "restore_rng", "save_checkpoint"]
+
+FORMAT = "trainwell-checkpoint/1"
+_STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
+
+
+class CheckpointError(TrainwellError):
+    """A checkpoint that cannot be written or must not be loaded."""
+
+
+def config_digest(config_yaml: str) -> str:
+    return hashlib.sha256(config_yaml.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- state <-> (json, tensors)
+
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, np.ndarray):
+        key = f"t{len(tensors)}"
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(obj).astype(np.int64 if obj.dtype.kind in "iu"
+                                                                          else obj.dtype))
+        return {"__ndarray__": key, "dtype": str(obj.dtype)}
+    if isinstance(obj, dict):
+        return {"__map__": [[k, _flatten(v, tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_flatten(v, tensors) for v in obj]}
+    if isinstance(obj, list):
+        return [_flatten(v, tensors) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    raise TypeError(f"cannot checkpoint a value of type {type(obj).__name__}")
+
+
+def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, list):
+        return [_unflatten(v, tensors) for v in obj]
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__ndarray__" in obj:
+            return tensors[obj["__ndarray__"]].numpy().astype(obj["dtype"])
+        if "__map__" in obj:
+            return {k: _unflatten(v, tensors) for k, v in obj["__map__"]}
+        if "__tuple__" in obj:
+            return tuple(_unflatten(v, tensors) for v in obj["__tuple__"])
+    return obj
+
+
+def _crc(state_json: str, tensors: dict[str, torch.Tensor]) -> str:
+    crc = zlib.crc32(state_json.encode())
+    for key in sorted(tensors):
+        t = tensors[key]
+        if t.numel():
+            crc = zlib.crc32(t.reshape(-1).view(torch.uint8).numpy(), crc)
+    return f"{crc:08x}"
+
+
+# ----------------------------------------------------------------------------- files
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _prepare(state: dict[str, Any]) -> tuple[str, dict[str, torch.Tensor]]:
+    """Copy every tensor of ``state`` and encode the rest as JSON (a snapshot: training may go on)."""
+    tensors: dict[str, torch.Tensor] = {}
+    return json.dumps(_flatten(state, tensors)), tensors
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any] | tuple[str, dict[str, torch.Tensor]],
+                    config_sha256: str) -> Path:
+    """Write ``state`` (nested dicts, lists, tuples, numbers, strings, tensors) to ``path`` atomically.
+
+    ``state`` may also be a snapshot made by ``_prepare``.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state_json, tensors = state if isinstance(state, tuple) else _prepare(state)
+    metadata = {"format": FORMAT, "config_sha256": config_sha256, "state": state_json,
+                "crc32": _crc(state_json, tensors)}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path: str | Path, config_sha256: str | None = None) -> dict[str, Any]:
+    """Read a checkpoint, refusing anything that is not an intact trainwell checkpoint of this config.
+
+    Raises:
+        CheckpointError: missing, truncated, corrupt, foreign, or from another config.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is not a trainwell checkpoint: not a readable safetensors file "
+                              f"({str(err).splitlines()[0]}); nothing in it was run") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a trainwell checkpoint (format {meta.get('format')!r})")
+    if _crc(meta.get("state", ""), tensors) != meta.get("crc32"):
+        raise CheckpointError(f"{path} is corrupt: its checksum does not match its contents")
+    if config_sha256 is not None and meta.get("config_sha256") != config_sha256:
+        raise CheckpointError(f"{path} was written by a run with another config; "
+                              "resume with the run directory's own config.yaml")
+    try:
+        return _unflatten(json.loads(meta["state"]), tensors)
+    except (KeyError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{path} is corrupt: {err}") from None
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    """The checkpoint of the highest step in ``directory`` (None if there is none)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    steps = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.match(p.name))]
+    return max(steps)[1] if steps else None
+
+
+# ----------------------------------------------------------------------------- random states
+
+def capture_rng() -> dict[str, Any]:
+    """Every random state a run draws from: python, numpy, torch CPU and CUDA."""
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------- the callback
+
+class Checkpoint(Callback):
+    """Write the whole training state every N steps and/or epochs, and on the best score.
+
+    A checkpoint holds the model, the optimizer, the trainer's position (epoch,
+    step, place in the epoch's shuffled order, running sums, history), every
+    stateful callback (schedulers included) and all random states, so that a
+    resumed run ends bit-identical to one never interrupted.
+
+    Args:
+        directory: where ``step-NNNNNNNNN.safetensors`` and ``best.safetensors`` go.
+        config_sha256: digest of the run's resolved config (stored, checked on load).
+        every_steps, every_epochs: how often (None: never on that count).
+        keep: how many of the latest step checkpoints to keep (the best is kept too).
+        best: also keep ``best.safetensors``, written when ``monitor`` improves.
+        monitor: a history key, lower is better.
+        retries: attempts per write before giving up (a full disk may free up).
+        background: write in a background thread (the state is snapshotted first,
+            so training goes on while the file is written and fsync'ed; the
+            next checkpoint, an interruption or the end of training waits for it).
+    """
+
+    def __init__(self, directory: str | Path, config_sha256: str, *, every_steps: int | None = None,
+                 every_epochs: int | None = 1, keep: int = 2, best: bool = True, monitor: str = "val_loss",
+                 retries: int = 3, retry_wait: float = 1.0, background: bool = True) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep}")
+        self.directory = Path(directory)
+        self.config_sha256 = config_sha256
+        self.every_steps, self.every_epochs, self.keep = every_steps, every_epochs, keep
+        self.best, self.monitor, self.retries, self.retry_wait = best, monitor, retries, retry_wait
+        self.background = background
+        self.best_score: float | None = None
+        self.last_path: Path | None = None
+        self._writer: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def on_fit_start(self, trainer) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in self.directory.glob(".*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
+
+    def on_batch_end(self, trainer) -> None:
+        if self.every_steps and trainer.step % self.every_steps == 0:
+            self.save(trainer)
+
+    def on_epoch_end(self, trainer) -> None:
+        score = trainer.logs.get(self.monitor)
+        improved = score is not None and score == score and (self.best_score is None or score < self.best_score)
+        if improved:
+            self.best_score = score
+        if self.every_epochs and trainer.epoch % self.every_epochs == 0:
+            self.save(trainer)
+        if self.best and improved:
+            self.save(trainer, self.directory / "best.safetensors")
+
+    def snapshot(self, trainer) -> dict[str, Any]:
+        return {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+                "trainer": trainer.state_dict(), "rng": capture_rng()}
+
+    def on_fit_end(self, trainer) -> None:
+        self.wait()
+
+    def wait(self) -> None:
+        """Block until the checkpoint being written is on disk; raise its error if it failed."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def save(self, trainer, path: Path | None = None, *, wait: bool = False) -> Path:
+        """Snapshot the state now and write it (in the background unless ``wait``)."""
+        self.wait()
+        path = path or self.directory / f"step-{trainer.step:09d}.safetensors"
+        snapshot = _prepare(self.snapshot(trainer))
+        if self.background and not wait:
+            self._writer = threading.Thread(target=self._write, args=(path, snapshot), daemon=True,
+                                            name="trainwell-checkpoint")
+            self._writer.start()
+        else:
+            self._write(path, snapshot)
+            self.wait()
+        return path
+
+    def _write(self, path: Path, snapshot: tuple[str, dict[str, torch.Tensor]]) -> None:
+        for attempt in range(1, self.retries + 1):
+            try:
+                save_checkpoint(path, snapshot, self.config_sha256)
+                break
+            except OSError as err:
+                if attempt == self.retries:
+                    self._error = CheckpointError(f"cannot write checkpoint {path}: {err.strerror or err}; "
+                                                  "earlier checkpoints are intact")
+                    return
+                time.sleep(self.retry_wait)
+        if path.name.startswith("step-"):
+            self.last_path = path
+            self._prune()
+
+    def _prune(self) -> None:
+        steps = sorted((int(m.group(1)), p) for p in self.directory.iterdir() if (m := _STEP_FILE.match(p.name)))
+        for _, old in steps[:-self.keep]:
+            old.unlink(missing_ok=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best_score = state.get("best_score")
