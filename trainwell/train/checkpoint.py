@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import shutil
 import threading
 import time
 import zlib
@@ -48,10 +49,10 @@ def config_digest(config_yaml: str) -> str:
 
 # ----------------------------------------------------------------------------- state <-> (json, tensors)
 
-def _flatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], copy: bool = True) -> Any:
     if isinstance(obj, torch.Tensor):
         key = f"t{len(tensors)}"
-        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        tensors[key] = obj.detach().to("cpu", copy=copy).contiguous()
         return {"__tensor__": key}
     if isinstance(obj, np.ndarray):
         key = f"t{len(tensors)}"
@@ -59,11 +60,11 @@ def _flatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
                                                                           else obj.dtype))
         return {"__ndarray__": key, "dtype": str(obj.dtype)}
     if isinstance(obj, dict):
-        return {"__map__": [[k, _flatten(v, tensors)] for k, v in obj.items()]}
+        return {"__map__": [[k, _flatten(v, tensors, copy)] for k, v in obj.items()]}
     if isinstance(obj, tuple):
-        return {"__tuple__": [_flatten(v, tensors) for v in obj]}
+        return {"__tuple__": [_flatten(v, tensors, copy) for v in obj]}
     if isinstance(obj, list):
-        return [_flatten(v, tensors) for v in obj]
+        return [_flatten(v, tensors, copy) for v in obj]
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, (np.integer, np.floating)):
@@ -110,10 +111,10 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _prepare(state: dict[str, Any]) -> tuple[str, dict[str, torch.Tensor]]:
-    """Copy every tensor of ``state`` and encode the rest as JSON (a snapshot: training may go on)."""
+def _prepare(state: dict[str, Any], copy: bool = True) -> tuple[str, dict[str, torch.Tensor]]:
+    """Encode ``state`` as JSON plus its tensors; with ``copy``, a snapshot that training can run past."""
     tensors: dict[str, torch.Tensor] = {}
-    return json.dumps(_flatten(state, tensors)), tensors
+    return json.dumps(_flatten(state, tensors, copy)), tensors
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any] | tuple[str, dict[str, torch.Tensor]],
@@ -125,7 +126,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any] | tuple[str, dict[st
     from safetensors.torch import save_file
 
     path = Path(path)
-    state_json, tensors = state if isinstance(state, tuple) else _prepare(state)
+    state_json, tensors = state if isinstance(state, tuple) else _prepare(state, copy=False)  # written now
     metadata = {"format": FORMAT, "config_sha256": config_sha256, "state": state_json,
                 "crc32": _crc(state_json, tensors)}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -239,6 +240,7 @@ class Checkpoint(Callback):
         self.last_path: Path | None = None
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._link_best: Path | None = None  # make best.safetensors a link to this file once written
 
     def on_fit_start(self, trainer) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -254,10 +256,14 @@ class Checkpoint(Callback):
         improved = score is not None and score == score and (self.best_score is None or score < self.best_score)
         if improved:
             self.best_score = score
+        written = None
         if self.every_epochs and trainer.epoch % self.every_epochs == 0:
-            self.save(trainer)
+            written = self.save(trainer)
         if self.best and improved:
-            self.save(trainer, self.directory / "best.safetensors")
+            if written is not None:  # the same state: link the file instead of writing it twice
+                self._link_best = written
+            else:
+                self.save(trainer, self.directory / "best.safetensors")
 
     def snapshot(self, trainer) -> dict[str, Any]:
         return {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
@@ -274,6 +280,16 @@ class Checkpoint(Callback):
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+        if self._link_best is not None:
+            source, self._link_best = self._link_best, None
+            best = self.directory / "best.safetensors"
+            tmp = best.with_name(f".best.{os.getpid()}.tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(source, tmp)  # the same bytes, not written twice
+            except OSError:  # no hard links on this file system
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, best)  # atomic swap: the old best stays until the new one is in place
 
     def save(self, trainer, path: Path | None = None, *, wait: bool = False) -> Path:
         """Snapshot the state now and write it (in the background unless ``wait``)."""
