@@ -34,6 +34,17 @@ def _check_name(registry_path: str, name: str) -> str:
     return name
 
 
+def _chosen_entry(data: Any, kind: str, default: str) -> Any:
+    """For a before-validator: the registry entry that ``data["name"]`` picks, or None (the name
+    validator then reports an unknown name)."""
+    if not isinstance(data, dict):
+        return None
+    from trainwell import components
+
+    name, registry = data.get("name", default), components.REGISTRIES[kind]
+    return registry.entry(name) if isinstance(name, str) and name in registry else None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -76,18 +87,12 @@ class ModelConfig(_Section):
     @classmethod
     def _family_defaults(cls, data: Any) -> Any:
         """Fill depth and width left out (or null) with the model family's defaults."""
-        if not isinstance(data, dict):
-            return data
-        from trainwell import components
-
-        name = data.get("name", "mlp")
-        models = components.REGISTRIES["model"]
-        if isinstance(name, str) and name in models:
-            meta = models.entry(name).meta
+        entry = _chosen_entry(data, "model", "mlp")
+        if entry is not None:
             data = dict(data)
             for key in ("depth", "width"):
                 if data.get(key) is None:
-                    data[key] = meta[key]
+                    data[key] = entry.meta[key]
         return data
 
     @field_validator("name")
@@ -128,15 +133,12 @@ class OptimConfig(_Section):
     @classmethod
     def _optimizer_defaults(cls, data: Any) -> Any:
         """Fill lr/momentum/betas/eps from the optimizer's own defaults; refuse ones it does not take."""
-        if not isinstance(data, dict):
-            return data
-        from trainwell import components
-
-        name = data.get("name", "adam")
-        if not (isinstance(name, str) and name in components.REGISTRIES["optimizer"]):
+        entry = _chosen_entry(data, "optimizer", "adam")
+        if entry is None:
             return data
         from trainwell.optim.registry import FIRST_CLASS, optimizer_defaults
 
+        name = entry.name
         defaults = optimizer_defaults(name)
         data = dict(data)
         for key in FIRST_CLASS:
