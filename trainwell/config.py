@@ -275,11 +275,16 @@ def _leaf_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[
     return out
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, so that a message stays one line."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def _format(err: ValidationError) -> str:
     """One line for the first problem of a validation error."""
     first = err.errors()[0]
-    loc = tuple(first["loc"])
-    key = ".".join(str(p) for p in loc) or "config"
+    loc = tuple(_printable(str(p)) for p in first["loc"])
+    key = ".".join(loc) or "config"
     if first["type"] == "extra_forbidden":
         section = _section_at(loc)
         valid = list(section.model_fields) if section else []
@@ -340,7 +345,7 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
-        key = key.strip()
+        key = _printable(key.strip())
         if not sep:
             raise ConfigError(f"--set needs key=value, got {item!r} (e.g. --set model.width=256)")
         parts = key.split(".")
