@@ -9,7 +9,6 @@ stages of the chain, ``optim.lr_multipliers`` gives layers their own rate.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 import torch

@@ -31,6 +31,7 @@ import torch
 
 from trainwell.errors import TrainwellError
 from trainwell.train.callbacks import Callback
+from trainwell.train.files import UnreadableFile, atomic_save_safetensors, read_safetensors
 
 __all__ = ["Checkpoint", "CheckpointError", "capture_rng", "config_digest", "latest_checkpoint", "load_checkpoint",
            "restore_rng", "save_checkpoint"]
@@ -98,19 +99,6 @@ def _crc(state_json: str, tensors: dict[str, torch.Tensor]) -> str:
 
 # ----------------------------------------------------------------------------- files
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _prepare(state: dict[str, Any], copy: bool = True) -> tuple[str, dict[str, torch.Tensor]]:
     """Encode ``state`` as JSON plus its tensors; with ``copy``, a snapshot that training can run past."""
     tensors: dict[str, torch.Tensor] = {}
@@ -123,23 +111,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any] | tuple[str, dict[st
 
     ``state`` may also be a snapshot made by ``_prepare``.
     """
-    from safetensors.torch import save_file
-
-    path = Path(path)
     state_json, tensors = state if isinstance(state, tuple) else _prepare(state, copy=False)  # written now
     metadata = {"format": FORMAT, "config_sha256": config_sha256, "state": state_json,
                 "crc32": _crc(state_json, tensors)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    return atomic_save_safetensors(Path(path), tensors, metadata)
 
 
 def load_checkpoint(path: str | Path, config_sha256: str | None = None) -> dict[str, Any]:
@@ -148,19 +123,14 @@ def load_checkpoint(path: str | Path, config_sha256: str | None = None) -> dict[
     Raises:
         CheckpointError: missing, truncated, corrupt, foreign, or from another config.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        meta, tensors = read_safetensors(path)
+    except UnreadableFile as err:
         raise CheckpointError(f"{path} is not a trainwell checkpoint: not a readable safetensors file "
-                              f"({str(err).splitlines()[0]}); nothing in it was run") from None
+                              f"({err}); nothing in it was run") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a trainwell checkpoint (format {meta.get('format')!r})")
     if _crc(meta.get("state", ""), tensors) != meta.get("crc32"):

@@ -13,9 +13,7 @@ A run directory holds:
 from __future__ import annotations
 
 import json
-import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -38,6 +36,7 @@ from trainwell.optim.schedules import build_schedule
 from trainwell.train.callbacks import Callback, GradientClipping, HistoryFile, ProgressBar
 from trainwell.train.checkpoint import (Checkpoint, config_digest, latest_checkpoint, load_checkpoint,
                                         restore_rng)
+from trainwell.train.files import UnreadableFile, atomic_save_safetensors, atomic_write_text, read_safetensors
 from trainwell.train.trainer import Trainer, evaluate
 
 __all__ = ["Interrupted", "Run", "evaluate_run", "load_model", "save_model", "train"]
@@ -55,20 +54,6 @@ class Run:
     history: list[dict[str, Any]]
     metrics: dict[str, Any]
     model: nn.Module = field(repr=False)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (no half-written files)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _device(name: str) -> torch.device:
@@ -304,14 +289,9 @@ def save_model(model: nn.Module, run_dir: str | Path, meta: dict[str, Any]) -> P
         run_dir: an existing run directory (its ``config.yaml`` holds the structure).
         meta: ``input_shape``, ``n_classes`` and ``kind`` of the data.
     """
-    from safetensors.torch import save_file
-
-    path = Path(run_dir) / MODEL_FILE
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={"format": MODEL_FORMAT, "data": json.dumps(meta)})
-    os.replace(tmp, path)
-    return path
+    return atomic_save_safetensors(Path(run_dir) / MODEL_FILE, state,
+                                   {"format": MODEL_FORMAT, "data": json.dumps(meta)})
 
 
 def _read_run(run_dir: str | Path) -> tuple[Path, Config]:
@@ -334,18 +314,13 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Se
 
 
 def _load(run_dir: str | Path) -> tuple[nn.Sequential, Config, dict[str, Any]]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
     run_dir, cfg = _read_run(run_dir)
     path = run_dir / MODEL_FILE
     if not path.is_file():
         raise TrainwellError(f"{run_dir} holds no saved model ({MODEL_FILE} missing; did training finish?)")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
+        header, state = read_safetensors(path)
+    except UnreadableFile as err:
         raise TrainwellError(f"{path} is not a readable safetensors file ({err})") from None
     if header.get("format") != MODEL_FORMAT:
         raise TrainwellError(f"{path} is not a trainwell model (format {header.get('format')!r})")
