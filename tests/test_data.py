@@ -9,7 +9,10 @@ from trainwell.data import DATASETS, load_data
 SMALL = {"mnist1d": 1000}
 
 
-@pytest.mark.parametrize("name", DATASETS.names())
+SEQUENCE_TASKS = {"copy", "reverse", "sort", "addition"}
+
+
+@pytest.mark.parametrize("name", [n for n in DATASETS.names() if n not in SEQUENCE_TASKS])
 def test_every_data_set_splits_cleanly(name):
     data = load_data(name, n_samples=SMALL.get(name))
     sizes = [len(data.train), len(data.val), len(data.test)]
@@ -74,3 +77,31 @@ def test_unstratifiable_split_is_a_clear_error():
 
     with pytest.raises(TrainwellError, match="class counts"):
         load_data("blobs", n_samples=20, test_fraction=0.05)
+
+
+@pytest.mark.parametrize("task", sorted(SEQUENCE_TASKS))
+def test_sequence_tasks_compute_their_targets(task):
+    data = load_data(task, n_samples=300, length=5, vocab=7)
+    assert data.kind == "sequence" and data.n_classes == 7 and data.target_length == (6 if task == "addition" else 5)
+    x, y = data.train.x.numpy(), data.train.y.numpy()
+    assert x.dtype == np.int64 and y.dtype == np.int64
+    if task == "copy":
+        assert (y == x).all()
+    elif task == "reverse":
+        assert (y == x[:, ::-1]).all()
+    elif task == "sort":
+        assert (y == np.sort(x, 1)).all()
+    else:  # the digits of a + b in base 7, most significant first
+        assert data.input_vocab == 8 and (x[:, 5] == 7).all()
+        value = lambda digits: digits @ (7 ** np.arange(digits.shape[1] - 1, -1, -1))  # noqa: E731
+        assert (value(x[:, :5]) + value(x[:, 6:]) == value(y)).all()
+    assert len(data.train) + len(data.val) + len(data.test) == 300
+
+
+def test_sequence_task_options_are_checked():
+    from trainwell.errors import TrainwellError
+
+    with pytest.raises(TrainwellError, match="has no option width; it takes length"):
+        load_data("copy", width=3)
+    with pytest.raises(TrainwellError, match="vocab must be an integer >= 2"):
+        load_data("copy", vocab=1)

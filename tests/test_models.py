@@ -17,6 +17,8 @@ SEQUENCE_MODELS = {"cnn", "rnn", "gru", "lstm"}
 
 def _cases():
     for name in MODELS.names():
+        if name == "seq2seq":  # tested in tests/nn/test_seq2seq.py
+            continue
         for kind in SHAPES:
             if kind == "tabular" and name in SEQUENCE_MODELS:
                 continue

@@ -85,8 +85,6 @@ def evaluate(
 @app.command()
 def datasets() -> None:
     """List the embedded data sets with shapes, splits and class counts."""
-    import numpy as np
-
     from trainwell.data.datasets import DATASETS, load_data
 
     table = Table(title="embedded data sets (generated or bundled locally; `trainwell components` describes them)")
@@ -94,7 +92,7 @@ def datasets() -> None:
         table.add_column(col, overflow="fold")
     for entry in DATASETS:
         d = load_data(entry.name)
-        counts = np.bincount(d.train.y.numpy(), minlength=d.n_classes).tolist()
+        counts = d.class_counts().tolist()
         table.add_row(entry.name, d.kind, str(d.input_shape), str(d.n_classes),
                       f"{len(d.train)}/{len(d.val)}/{len(d.test)}", " ".join(map(str, counts)))
     out.print(table)
@@ -115,7 +113,8 @@ def components() -> None:
 
 
 _CONFIG_KEYS = {"dataset": "data.name", "model": "model.name", "activation": "model.activation",
-                "norm": "model.norm", "init": "model.init", "optimizer": "optim.name", "loss": "loss"}
+                "norm": "model.norm", "rnn_norm": "model.rnn_norm", "dropout": "model.dropout_mode",
+                "attention": "model.attention", "init": "model.init", "optimizer": "optim.name", "loss": "loss"}
 
 
 def main() -> None:

@@ -7,7 +7,10 @@ from trainwell.init import INITS
 from trainwell.losses import LOSSES
 from trainwell.models import MODELS
 from trainwell.nn.activations import ACTIVATIONS
+from trainwell.nn.attention import ATTENTIONS
+from trainwell.nn.dropout import DROPOUTS
 from trainwell.nn.norms import NORMS
+from trainwell.nn.recurrent import RNN_NORMS
 from trainwell.optim.registry import OPTIMIZERS
 from trainwell.registry import Registry
 
@@ -18,6 +21,9 @@ REGISTRIES: dict[str, Registry] = {
     "model": MODELS,
     "activation": ACTIVATIONS,
     "norm": NORMS,
+    "rnn_norm": RNN_NORMS,
+    "dropout": DROPOUTS,
+    "attention": ATTENTIONS,
     "init": INITS,
     "optimizer": OPTIMIZERS,
     "loss": LOSSES,

@@ -60,11 +60,20 @@ class DataConfig(_Section):
     batch_size: int = Field(128, ge=1, description="rows per update; 1 is SGD, >= train size is batch GD")
     standardize: bool = Field(True, description="standardise features with training-split statistics")
     seed: int = Field(42, ge=0, description="seed of data generation and splitting, fixed so that runs differing in `seed` see the same data")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="the data set's options, e.g. {length: 12, vocab: 8} for sequence tasks")
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
         return _check_name("dataset", v)
+
+    @model_validator(mode="after")
+    def _known_options(self) -> DataConfig:
+        from trainwell import components
+
+        components.REGISTRIES["dataset"].check_options(self.name, self.options)
+        return self
 
 
 class ModelConfig(_Section):
@@ -77,11 +86,34 @@ class ModelConfig(_Section):
     width: int = Field(None, ge=1, le=65536, validate_default=False,
                        description="hidden units, channels or recurrent state size; default: the family's")
     activation: str = Field("relu", description="nonlinearity between layers")
-    norm: str = Field("none", description="normalisation layer after each hidden linear/conv layer")
+    activation_options: dict[str, Any] = Field(default_factory=dict,
+                                               description="the activation's options, e.g. {slope: 0.1} or {k: 3}")
+    norm: str = Field("none", description="normalisation after (or wrapping) each hidden linear/conv layer")
+    norm_options: dict[str, Any] = Field(default_factory=dict, description="the norm's options, e.g. {groups: 8}")
     norm_position: Literal["before", "after"] = Field("before", description="normalise before or after the activation")
     dropout: float = Field(0.2, ge=0, lt=1, description="drop probability p after each hidden layer")
+    dropout_mode: Literal["inverted", "classic"] = Field(
+        "inverted", description="inverted: scale by 1/(1-p) in training; classic: scale by 1-p at evaluation")
+    input_dropout: float = Field(0.0, ge=0, lt=1, description="drop probability of the inputs")
     init: str = Field("default", description="weight initialisation scheme")
+    init_options: dict[str, Any] = Field(default_factory=dict,
+                                         description="the scheme's options, e.g. {std: 0.1}, {mode: fan_out}, "
+                                                     "{run: DIR} for pretrained")
     kernel_size: int = Field(5, ge=1, description="convolution kernel size (cnn)")
+    residual: bool = Field(False, description="skip connections over blocks of two layers (mlp, cnn)")
+    rnn_norm: str = Field("none", description="norm placement in recurrent layers (rnn, gru, lstm)")
+    cell: Literal["gru", "lstm"] = Field("gru", description="recurrent cell of seq2seq")
+    attention: str = Field("none", description="seq2seq attention: none, additive, dot or general")
+
+    @model_validator(mode="after")
+    def _known_options(self) -> ModelConfig:
+        """Options a component does not take are mistakes, caught before anything is built."""
+        from trainwell import components
+
+        for kind, name, options in (("activation", self.activation, self.activation_options),
+                                    ("norm", self.norm, self.norm_options), ("init", self.init, self.init_options)):
+            components.REGISTRIES[kind].check_options(name, options)
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -114,6 +146,16 @@ class ModelConfig(_Section):
     @classmethod
     def _known_init(cls, v: str) -> str:
         return _check_name("init", v)
+
+    @field_validator("rnn_norm")
+    @classmethod
+    def _known_rnn_norm(cls, v: str) -> str:
+        return _check_name("rnn_norm", v)
+
+    @field_validator("attention")
+    @classmethod
+    def _known_attention(cls, v: str) -> str:
+        return _check_name("attention", v)
 
 
 class OptimConfig(_Section):
@@ -239,11 +281,20 @@ class Config(_Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     loss: str = Field("cross_entropy", description="training loss")
+    loss_options: dict[str, Any] = Field(default_factory=dict,
+                                         description="the loss's options, e.g. {weights: balanced}")
 
     @field_validator("loss")
     @classmethod
     def _known_loss(cls, v: str) -> str:
         return _check_name("loss", v)
+
+    @model_validator(mode="after")
+    def _known_loss_options(self) -> Config:
+        from trainwell import components
+
+        components.REGISTRIES["loss"].check_options(self.loss, self.loss_options)
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

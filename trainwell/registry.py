@@ -8,6 +8,7 @@ one ``@REGISTRY.register(...)`` line.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -76,6 +77,35 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         """Return the factory registered under ``name`` (see :meth:`entry`)."""
         return self.entry(name).factory
+
+    def options(self, name: str) -> dict[str, Any]:
+        """The keyword options the factory of ``name`` takes, with their defaults."""
+        factory = self.get(name)
+        if not callable(factory):
+            return {}
+        params = inspect.signature(factory).parameters.values()
+        return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+    def check_options(self, name: str, options: dict[str, Any]) -> None:
+        """Raise a :class:`TrainwellError` naming the options of ``name`` if ``options`` has others."""
+        accepted = self.options(name)
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            takes = ", ".join(f"{k} (default {v})" for k, v in accepted.items()) or "no options"
+            raise TrainwellError(f"{self.kind} {name!r} has no option {', '.join(unknown)}; it takes {takes}")
+
+    def build(self, name: str, *args: Any, **options: Any) -> Any:
+        """Call the factory of ``name`` with ``args`` and its keyword ``options``.
+
+        Raises:
+            TrainwellError: unknown name, an option the factory does not take,
+                or a value it refuses; the message says what is accepted.
+        """
+        self.check_options(name, options)
+        try:
+            return self.get(name)(*args, **options)  # type: ignore[operator]
+        except (TypeError, ValueError) as err:
+            raise TrainwellError(f"{self.kind} {name!r}: {err}") from None
 
     def unknown_message(self, name: object) -> str:
         near = closest(str(name), self._entries)

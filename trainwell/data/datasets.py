@@ -22,12 +22,13 @@ from trainwell.registry import Registry
 
 __all__ = ["DATASETS", "Data", "Raw", "Split", "load_data", "split_data"]
 
-Kind = Literal["tabular", "signal", "image"]
+Kind = Literal["tabular", "signal", "image", "sequence"]
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split: features ``x`` (float32, ``(rows, *input_shape)``) and labels ``y`` (int64)."""
+    """One split: features ``x`` (float32, ``(rows, *input_shape)``; sequence tasks: int64 tokens) and labels
+    ``y`` (int64 ``(rows,)``; sequence tasks: ``(rows, steps)``)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -51,6 +52,15 @@ class Data:
     n_classes: int
     mean: torch.Tensor  # (*input_shape,) training-split mean
     std: torch.Tensor   # (*input_shape,) training-split std (1 where a feature is constant)
+    input_vocab: int | None = None  # sequence tasks: source tokens
+
+    @property
+    def target_length(self) -> int | None:
+        return self.train.y.shape[1] if self.train.y.dim() > 1 else None
+
+    def class_counts(self) -> torch.Tensor:
+        """Training rows (sequence tasks: target tokens) per class ``(n_classes,)``."""
+        return torch.bincount(self.train.y.flatten(), minlength=self.n_classes)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -66,6 +76,8 @@ class Raw:
     kind: Kind
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    n_classes: int | None = None    # None: from the labels
+    input_vocab: int | None = None  # sequence tasks: source tokens
 
 
 Loader = Callable[[int | None, float | None, int], Raw]
@@ -160,45 +172,55 @@ def _blobs(n_samples: int | None, noise: float | None, seed: int) -> Raw:
     return Raw(x, y, "tabular")
 
 
-def _stratified(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str):
+def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str, stratify: bool):
     from sklearn.model_selection import train_test_split
 
     try:
-        return train_test_split(x, y, test_size=fraction, stratify=y, random_state=seed)
+        return train_test_split(x, y, test_size=fraction, stratify=y if stratify else None, random_state=seed)
     except ValueError as err:
-        counts = dict(zip(*np.unique(y, return_counts=True)))
-        raise TrainwellError(f"cannot split off a stratified {what} set of {fraction:.0%}: {err} "
-                             f"(class counts {counts}); use more samples or a larger fraction") from None
+        counts = dict(zip(*np.unique(y, return_counts=True))) if stratify else {}
+        raise TrainwellError(f"cannot split off a {'stratified ' if stratify else ''}{what} set of {fraction:.0%}: "
+                             f"{err} (class counts {counts}); use more samples or a larger fraction") from None
 
 
 def split_data(name: str, raw: Raw, *, val_fraction: float, test_fraction: float, seed: int) -> Data:
-    """Split ``raw`` into stratified train / val / test and compute training statistics."""
-    x, y = np.asarray(raw.x, dtype=np.float32), np.asarray(raw.y).astype(np.int64)
+    """Split ``raw`` into train / val / test (stratified by class) and compute training statistics.
+
+    Sequence tasks (targets of several tokens) are split at random, keep
+    integer tokens, and have no feature statistics (mean 0, std 1).
+    """
+    sequence = raw.kind == "sequence"
+    x_type = np.int64 if sequence else np.float32
+    x, y = np.asarray(raw.x, dtype=x_type), np.asarray(raw.y).astype(np.int64)
     if raw.x_test is None:
-        x, x_test, y, y_test = _stratified(x, y, test_fraction, seed, "test")
+        x, x_test, y, y_test = _split(x, y, test_fraction, seed, "test", not sequence)
     else:
-        x_test, y_test = np.asarray(raw.x_test, dtype=np.float32), np.asarray(raw.y_test).astype(np.int64)
-    x_train, x_val, y_train, y_val = _stratified(x, y, val_fraction, seed + 1, "validation")
-    mean = x_train.mean(axis=0)
-    std = x_train.std(axis=0)
-    std[std < 1e-8] = 1.0  # constant features (blank pixels) stay as they are
-    n_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+        x_test, y_test = np.asarray(raw.x_test, dtype=x_type), np.asarray(raw.y_test).astype(np.int64)
+    x_train, x_val, y_train, y_val = _split(x, y, val_fraction, seed + 1, "validation", not sequence)
+    if sequence:
+        mean, std = np.zeros(x_train.shape[1:], np.float32), np.ones(x_train.shape[1:], np.float32)
+    else:
+        mean = x_train.mean(axis=0)
+        std = x_train.std(axis=0)
+        std[std < 1e-8] = 1.0  # constant features (blank pixels) stay as they are
+    n_classes = raw.n_classes or int(max(y_train.max(), y_val.max(), y_test.max())) + 1
     t = torch.from_numpy
     return Data(name, raw.kind, Split(t(x_train), t(y_train)), Split(t(x_val), t(y_val)),
-                Split(t(x_test), t(y_test)), n_classes, t(mean), t(std))
+                Split(t(x_test), t(y_test)), n_classes, t(mean), t(std), raw.input_vocab)
 
 
 def load_data(name: str, *, n_samples: int | None = None, noise: float | None = None,
-              val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 42) -> Data:
+              val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 42, **options: object) -> Data:
     """Generate or load the embedded data set ``name`` and split it.
 
     The data depend only on ``seed`` (not on the global random state, which is
-    left as it was).
+    left as it was). ``options`` go to the set's generator (sequence tasks:
+    ``length``, ``vocab``).
 
     Example:
         >>> data = load_data("moons", n_samples=200)
         >>> data.input_shape, data.n_classes
         ((2,), 2)
     """
-    raw = DATASETS.get(name)(n_samples, noise, seed)
+    raw = DATASETS.build(name, n_samples, noise, seed, **options)
     return split_data(name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainwell.config import Config, apply_overrides, load_config, resolve_config
+from trainwell.config import Config, DataConfig, apply_overrides, load_config, resolve_config
 from trainwell.data.datasets import Data, Split, load_data
 from trainwell.errors import TrainwellError
 from trainwell.losses import make_loss
@@ -64,17 +64,32 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _data(cfg: Config) -> Data:
-    d = cfg.data
+def _data(d: DataConfig) -> Data:
     return load_data(d.name, n_samples=d.n_samples, noise=d.noise, val_fraction=d.val_fraction,
-                     test_fraction=d.test_fraction, seed=d.seed)
+                     test_fraction=d.test_fraction, seed=d.seed, **d.options)
 
 
-def _build(cfg: Config, data_meta: dict[str, Any], standardized: bool) -> nn.Sequential:
-    shape = tuple(data_meta["input_shape"])
-    mean = torch.zeros(shape) if standardized else None
-    return build_model(cfg.model, shape, data_meta["n_classes"], data_meta["kind"], mean,
-                       torch.ones(shape) if standardized else None)
+def _data_meta(data: Data) -> dict[str, Any]:
+    """What rebuilding the model and its loss needs to know about the data (saved with the model)."""
+    return {"input_shape": list(data.input_shape), "n_classes": data.n_classes, "kind": data.kind,
+            "input_vocab": data.input_vocab, "target_length": data.target_length,
+            "class_counts": data.class_counts().tolist()}
+
+
+def _build(cfg: Config, data_meta: dict[str, Any], mean: torch.Tensor | None = None,
+           std: torch.Tensor | None = None) -> nn.Module:
+    return build_model(cfg.model, tuple(data_meta["input_shape"]), data_meta["n_classes"], data_meta["kind"],
+                       mean, std, input_vocab=data_meta.get("input_vocab"),
+                       target_length=data_meta.get("target_length"))
+
+
+def _loss(cfg: Config, data_meta: dict[str, Any]):
+    return make_loss(cfg.loss, data_meta["n_classes"], data_meta.get("class_counts"), **cfg.loss_options)
+
+
+def _teacher_forcing(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sequence models read the true previous target token in training."""
+    return model(x, y)
 
 
 def _new_run_dir(out: str | Path | None, name: str) -> Path:
@@ -220,13 +235,12 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
     with torch.random.fork_rng(devices=cuda), _SignalGuard() as guard:
         torch.manual_seed(cfg.seed)
-        data = _data(cfg)
-        meta = {"input_shape": list(data.input_shape), "n_classes": data.n_classes, "kind": data.kind}
-        model = build_model(cfg.model, data.input_shape, data.n_classes, data.kind,
-                            *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
+        data = _data(cfg.data)
+        meta = _data_meta(data)
+        model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
-        loss_fn = make_loss(cfg.loss, data.n_classes)
+        loss_fn = _loss(cfg, meta)
         if state is None:
             run_dir = _new_run_dir(out, cfg.name)  # only now: bad input above writes nothing
             atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
@@ -240,6 +254,7 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
                           generator=torch.Generator().manual_seed(cfg.seed),
+                          forward=_teacher_forcing if data.kind == "sequence" else None,
                           callbacks=[*([GradientClipping(cfg.clip.max_norm, cfg.clip.value)]
                                        if cfg.clip.max_norm or cfg.clip.value else []),
                                      *([schedule] if schedule else []),
@@ -325,8 +340,10 @@ def _load(run_dir: str | Path) -> tuple[nn.Sequential, Config, dict[str, Any]]:
     if header.get("format") != MODEL_FORMAT:
         raise TrainwellError(f"{path} is not a trainwell model (format {header.get('format')!r})")
     meta = json.loads(header["data"])
+    standardized = "standardize.mean" in state
+    shape = tuple(meta["input_shape"])
     with torch.random.fork_rng(devices=[]):
-        model = _build(cfg, meta, standardized="standardize.mean" in state)
+        model = _build(cfg, meta, *((torch.zeros(shape), torch.ones(shape)) if standardized else (None, None)))
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
@@ -377,15 +394,14 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
     n_classes, expected = meta["n_classes"], tuple(meta["input_shape"])
     if data is None or str(data) in _dataset_names():
         d = cfg.data if data is None else cfg.data.model_copy(update={"name": str(data)})
-        split = load_data(d.name, n_samples=d.n_samples, noise=d.noise, val_fraction=d.val_fraction,
-                          test_fraction=d.test_fraction, seed=d.seed).test
+        split = _data(d).test
     else:
         split = _load_arrays(Path(data))
     if tuple(split.x.shape[1:]) != expected:
         raise TrainwellError(f"data rows have shape {tuple(split.x.shape[1:])}, the model expects {expected}")
     if len(split.y) and int(split.y.max()) >= n_classes:
         raise TrainwellError(f"labels go up to {int(split.y.max())}, the model has {n_classes} classes")
-    loss_fn = make_loss(cfg.loss, n_classes)
+    loss_fn = _loss(cfg, meta)
     try:
         result = evaluate(model, split, loss_fn, return_predictions=True)
     except RuntimeError as err:

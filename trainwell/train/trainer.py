@@ -36,9 +36,13 @@ def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, batch_size: int = 
              return_predictions: bool = False) -> dict[str, Any]:
     """Mean loss and accuracy of ``model`` on ``split`` in eval mode.
 
+    For sequence targets ``(rows, steps)`` the accuracy is per token and
+    ``sequence_accuracy`` the share of rows with every token right; the model
+    decodes on its own (no teacher forcing).
+
     Returns:
-        ``{"loss", "accuracy"}`` and, with ``return_predictions``, ``"predictions"``
-        (an int64 tensor of predicted classes).
+        ``{"loss", "accuracy"}`` (and ``"sequence_accuracy"``) and, with
+        ``return_predictions``, ``"predictions"`` (an int64 tensor of predicted classes).
     """
     was_training = model.training
     model.eval()
@@ -52,7 +56,10 @@ def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, batch_size: int = 
     model.train(was_training)
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
     n = max(len(split), 1)
-    result: dict[str, Any] = {"loss": loss_sum.item() / n, "accuracy": (pred == split.y).sum().item() / n}
+    right = pred == split.y
+    result: dict[str, Any] = {"loss": loss_sum.item() / n, "accuracy": right.sum().item() / max(right.numel(), 1)}
+    if split.y.dim() > 1:
+        result["sequence_accuracy"] = right.all(dim=1).sum().item() / n
     if return_predictions:
         result["predictions"] = pred
     return result
@@ -72,6 +79,8 @@ class Trainer:
         batch_size: rows per update (>= len(train) is full-batch gradient descent).
         callbacks: see :mod:`trainwell.train.callbacks`.
         generator: the random source of the shuffles (seeded for reproducibility).
+        forward: ``f(model, x, y) -> output`` for training steps (default
+            ``model(x)``); a sequence model reads the targets (teacher forcing).
 
     Attributes set during ``fit`` for callbacks: ``epoch`` (completed epochs),
     ``step`` (updates so far), ``batch`` (index within the epoch), ``xb``, ``yb``,
@@ -85,7 +94,8 @@ class Trainer:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, train: Split,
                  val: Split | None = None, *, epochs: int, batch_size: int = 128,
-                 callbacks: Sequence[Callback] = (), generator: torch.Generator | None = None) -> None:
+                 callbacks: Sequence[Callback] = (), generator: torch.Generator | None = None,
+                 forward: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         if batch_size < 1:
@@ -97,6 +107,7 @@ class Trainer:
         self.epochs, self.batch_size = epochs, min(batch_size, len(train))
         self.callbacks = list(callbacks)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.forward = forward if forward is not None else (lambda model, x, y: model(x))
         self.needs_closure = bool(getattr(optimizer, "needs_closure", isinstance(optimizer, torch.optim.LBFGS)))
         self.create_graph = bool(getattr(optimizer, "create_graph", False))  # Newton differentiates twice
         self.epoch = 0
@@ -145,7 +156,7 @@ class Trainer:
         return {"order": None if full_batch else torch.randperm(n, generator=self.generator).to(x.device),
                 "next_batch": 0, "elapsed": 0.0,
                 "loss_sum": torch.zeros((), dtype=torch.float64, device=x.device),
-                "correct": torch.zeros((), dtype=torch.long, device=x.device), "seen": 0}
+                "correct": torch.zeros((), dtype=torch.long, device=x.device), "seen": 0, "targets": 0}
 
     def _run_epoch(self) -> None:
         start = self._epoch_started = time.perf_counter()
@@ -174,6 +185,7 @@ class Trainer:
                 loss_sum += self.loss.detach().double() * rows
                 correct += (self.output.detach().argmax(1) == self.yb).sum()
                 p["seen"] += rows
+                p["targets"] += self.yb.numel()  # rows, or tokens of sequence targets
                 self.step += 1
                 for handler in batch_end:
                     handler(self)
@@ -183,11 +195,12 @@ class Trainer:
         self.epoch += 1
         seen = max(p["seen"], 1)
         logs: dict[str, Any] = {"epoch": self.epoch, "step": self.step,
-                                "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
+                                "train_loss": loss_sum.item() / seen,
+                                "train_accuracy": correct.item() / max(p["targets"], 1),
                                 "lr": self.optimizer.param_groups[0]["lr"]}
         if self.val_split is not None and len(self.val_split):
             val = evaluate(model, self.val_split, self.loss_fn)
-            logs["val_loss"], logs["val_accuracy"] = val["loss"], val["accuracy"]
+            logs.update({f"val_{key}": value for key, value in val.items()})
         logs["seconds"] = p["elapsed"] + time.perf_counter() - start
         self.logs = logs
         self.history.append(logs)
@@ -199,7 +212,7 @@ class Trainer:
         if self.needs_closure:
             self._update_with_closure()
             return
-        self.output = self.model(self.xb)
+        self.output = self.forward(self.model, self.xb, self.yb)
         self.loss = self.loss_fn(self.output, self.yb)
         for handler in self._handlers["after_loss"]:
             handler(self)
@@ -218,7 +231,7 @@ class Trainer:
         def closure() -> torch.Tensor:
             nonlocal first
             self.optimizer.zero_grad(set_to_none=True)
-            output = self.model(self.xb)
+            output = self.forward(self.model, self.xb, self.yb)
             loss = self.loss_fn(output, self.yb)
             if self.create_graph:
                 with warnings.catch_warnings():  # the optimizer breaks the grad->graph cycle itself
@@ -247,7 +260,7 @@ class Trainer:
         """
         p = self.progress
         progress = None if p is None else {
-            "order": p["order"], "next_batch": p["next_batch"], "seen": p["seen"],
+            "order": p["order"], "next_batch": p["next_batch"], "seen": p["seen"], "targets": p["targets"],
             "loss_sum": p["loss_sum"].item(), "correct": int(p["correct"].item()),
             "elapsed": p["elapsed"] + (time.perf_counter() - self._epoch_started if self._epoch_started else 0.0)}
         states = {key: cb.state_dict() for key, cb in self._callback_keys()}
@@ -274,7 +287,7 @@ class Trainer:
             device = self.train_split.x.device
             order = p["order"]
             self.progress = {"order": None if order is None else order.to(device), "next_batch": p["next_batch"],
-                             "seen": p["seen"], "elapsed": p["elapsed"],
+                             "seen": p["seen"], "targets": p.get("targets", p["seen"]), "elapsed": p["elapsed"],
                              "loss_sum": torch.tensor(p["loss_sum"], dtype=torch.float64, device=device),
                              "correct": torch.tensor(p["correct"], dtype=torch.long, device=device)}
         else:

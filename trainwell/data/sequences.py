@@ -1,0 +1,78 @@
+"""Generated sequence tasks for encoder-decoder models (seed 001's sequence models).
+
+Each task maps a source sequence of tokens to a target sequence:
+
+============ ===================================================================
+``copy``      the source itself
+``reverse``   the source backwards (the first output needs the last input)
+``sort``      the source's tokens in increasing order
+``addition``  ``a + b`` for two ``length``-digit numbers in base ``vocab``;
+              source: the digits of a, a ``+`` token (= ``vocab``), the digits
+              of b; target: the ``length + 1`` digits of the sum
+============ ===================================================================
+
+Tokens are uniform over ``[0, vocab)``, drawn from a generator seeded by
+``seed`` alone. Scored by per-token and exact-sequence accuracy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainwell.data.datasets import DATASETS, Raw
+
+__all__ = ["make_sequence_task"]
+
+TASKS = ("copy", "reverse", "sort", "addition")
+
+
+def make_sequence_task(task: str, n_samples: int, length: int = 8, vocab: int = 10, seed: int = 0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Generate ``n_samples`` (source, target) pairs of ``task``.
+
+    Returns:
+        ``source`` int64 ``(n, length)`` (addition: ``(n, 2 length + 1)``) and
+        ``target`` int64 ``(n, length)`` (addition: ``(n, length + 1)``).
+
+    Raises:
+        ValueError: unknown task, ``length < 1`` or ``vocab < 2``.
+
+    Example:
+        >>> x, y = make_sequence_task("reverse", 2, length=4, seed=1)
+        >>> bool((y == x[:, ::-1]).all())
+        True
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if not isinstance(length, int) or length < 1:
+        raise ValueError(f"length must be an integer >= 1, got {length!r}")
+    if not isinstance(vocab, int) or vocab < 2:
+        raise ValueError(f"vocab must be an integer >= 2, got {vocab!r}")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, vocab, size=(n_samples, length), dtype=np.int64)
+    if task == "copy":
+        return x, x.copy()
+    if task == "reverse":
+        return x, x[:, ::-1].copy()
+    if task == "sort":
+        return x, np.sort(x, axis=1)
+    b = rng.integers(0, vocab, size=(n_samples, length), dtype=np.int64)
+    powers = vocab ** np.arange(length - 1, -1, -1, dtype=np.int64)  # most significant digit first
+    total = (x * powers).sum(1) + (b * powers).sum(1)  # (n,)
+    digits = (total[:, None] // (vocab ** np.arange(length, -1, -1, dtype=np.int64))) % vocab  # (n, length + 1)
+    plus = np.full((n_samples, 1), vocab, dtype=np.int64)
+    return np.concatenate([x, plus, b], axis=1), digits
+
+
+def _register(task: str, description: str) -> None:
+    def load(n_samples: int | None, noise: float | None, seed: int, length: int = 8, vocab: int = 10) -> Raw:
+        x, y = make_sequence_task(task, n_samples or 5000, length=length, vocab=vocab, seed=seed)
+        return Raw(x, y, "sequence", n_classes=vocab, input_vocab=vocab + (task == "addition"))
+
+    DATASETS.add(task, load, description, default_samples=5000)
+
+
+_register("copy", "sequence task: output the source tokens (options length=8, vocab=10)")
+_register("reverse", "sequence task: output the source backwards (options length=8, vocab=10)")
+_register("sort", "sequence task: output the source tokens sorted (options length=8, vocab=10)")
+_register("addition", "sequence task: the digits of a + b in base vocab (options length=8 digits, vocab=10)")
