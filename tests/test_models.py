@@ -135,3 +135,115 @@ def test_default_init_leaves_torch_defaults():
     b = initialize(nn.Linear(4, 4), "default")
     assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
     assert "default" in INITS
+
+
+# ---------------------------------------------------------------- components in the zoo
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "group", "whiten", "weight", "cosine"])
+@pytest.mark.parametrize("name, kind", [("mlp", "tabular"), ("cnn", "signal"), ("cnn", "image")])
+def test_every_norm_builds_in_mlp_and_cnn_and_trains(norm, name, kind):
+    torch.manual_seed(0)
+    cfg = ModelConfig(name=name, width=8, depth=2, norm=norm, init="he_normal")
+    shape = SHAPES[kind]
+    model = build_model(cfg, shape, 3, kind)
+    out = model(torch.randn(6, *shape))
+    assert out.shape == (6, 3) and torch.isfinite(out).all()
+    F.cross_entropy(out, torch.tensor([0, 1, 2, 0, 1, 2])).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_maxout_widens_the_layer_before_it_by_k():
+    model = build_model(ModelConfig(width=4, depth=2, activation="maxout", activation_options={"k": 3}, dropout=0),
+                        (5,), 2)
+    assert model.net.hidden0.linear.out_features == 12 and model.net.hidden1.linear.in_features == 4
+    assert model(torch.randn(3, 5)).shape == (3, 2)
+    cnn = build_model(ModelConfig(name="cnn", width=4, depth=2, activation="maxout", norm="batch"), (40,), 2, "signal")
+    assert cnn.net.conv0.conv.out_channels == 8 and cnn.net.conv0.norm.num_features == 8
+
+
+def test_residual_and_plain_nets_differ_only_in_the_skip():
+    torch.manual_seed(0)
+    residual = build_model(ModelConfig(width=6, depth=5, residual=True, norm="batch", dropout=0), (4,), 2)
+    blocks = [m for m in residual.modules() if m.__class__.__name__ == "ResidualBlock"]
+    assert len(blocks) == 2
+    x = torch.randn(8, 4)
+    out_skip = residual(x)
+    for b in blocks:
+        b.skip = False
+    out_plain = residual(x)
+    assert not torch.allclose(out_skip, out_plain)
+    # by hand: the first block's output is act(body(h) + h)
+    for b in blocks:
+        b.skip = True
+    h = residual.net.hidden0(residual.net.flatten(x))
+    torch.testing.assert_close(residual.net.block0(h), torch.relu(residual.net.block0.body(h) + h))
+    cnn = build_model(ModelConfig(name="cnn", width=4, depth=3, residual=True), (8, 8), 3, "image")
+    assert cnn(torch.randn(2, 8, 8)).shape == (2, 3)
+    with pytest.raises(TrainwellError, match="odd model.depth"):
+        build_model(ModelConfig(depth=4, residual=True), (4,), 2)
+
+
+@pytest.mark.parametrize("rnn_norm", ["batch_sum", "batch_input", "batch_step", "batch_between", "layer"])
+def test_recurrent_zoo_models_take_a_norm_placement(rnn_norm):
+    model = build_model(ModelConfig(name="lstm", width=5, depth=2, rnn_norm=rnn_norm), (12,), 3, "signal")
+    assert model(torch.randn(4, 12)).shape == (4, 3)
+    with pytest.raises(TrainwellError, match="recurrent models take model.rnn_norm"):
+        build_model(ModelConfig(name="gru", norm="batch"), (12,), 3, "signal")
+
+
+def test_choices_a_family_ignores_are_refused():
+    with pytest.raises(TrainwellError, match="model.rnn_norm=layer does not apply to model 'mlp'"):
+        build_model(ModelConfig(rnn_norm="layer"), (4,), 2)
+    with pytest.raises(TrainwellError, match="model.residual=True does not apply to model 'gru'"):
+        build_model(ModelConfig(name="gru", residual=True), (12,), 2, "signal")
+
+
+def test_input_dropout_and_classic_mode_are_used():
+    model = build_model(ModelConfig(width=4, depth=1, input_dropout=0.1, dropout=0.5, dropout_mode="classic"),
+                        (4,), 2)
+    from trainwell.nn.dropout import ClassicDropout
+
+    assert isinstance(model.net.input_dropout, ClassicDropout) and model.net.input_dropout.p == 0.1
+    assert isinstance(model.net.hidden0.dropout, ClassicDropout)
+
+
+def test_init_options_and_weight_norm_layers_get_the_scheme():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(400, 300), nn.ReLU(), nn.Linear(300, 2))
+    initialize(net, "normal", "relu", std=0.1)
+    assert net[0].weight.std().item() == pytest.approx(0.1, rel=0.02)
+    initialize(net, "he_normal", "relu", mode="fan_out")
+    assert net[0].weight.var().item() == pytest.approx(2 / 300, rel=0.03)
+    model = build_model(ModelConfig(width=300, depth=2, norm="weight", init="he_normal"), (400,), 2)
+    w = model.net.hidden1.linear.weight  # through the parametrization: g * v / |v|
+    assert w.var().item() == pytest.approx(2 / 300, rel=0.03)
+    with pytest.raises(TrainwellError, match="has no option std; it takes mode"):
+        initialize(net, "he_normal", "relu", std=1.0)
+
+
+def test_pretrained_loads_matching_layers_and_reports_the_rest(tmp_path):
+    from trainwell.train.run import save_model
+
+    torch.manual_seed(0)
+    source = build_model(ModelConfig(width=6, depth=2), (4,), 3)
+    save_model(source, tmp_path, {"input_shape": [4], "n_classes": 3, "kind": "tabular"})
+    target = build_model(ModelConfig(width=6, depth=2, init="pretrained", init_options={"run": str(tmp_path)}),
+                         (4,), 5)  # a new head: 5 classes
+    report = target.net.pretrained_report
+    assert "hidden0.linear.weight" in report["loaded"] and "hidden1.linear.bias" in report["loaded"]
+    assert set(report["skipped"]) == {"out.weight", "out.bias"}
+    assert "shape (3, 6) saved, (5, 6) here" in report["skipped"]["out.weight"]
+    torch.testing.assert_close(target.net.hidden1.linear.weight, source.net.hidden1.linear.weight)
+    with pytest.raises(TrainwellError, match="no saved model"):
+        build_model(ModelConfig(init="pretrained", init_options={"run": str(tmp_path / "nope")}), (4,), 3)
+
+
+def test_residual_block_and_classic_dropout_gradcheck():
+    from trainwell.models import ResidualBlock
+    from trainwell.nn.dropout import ClassicDropout
+
+    torch.manual_seed(0)
+    block = ResidualBlock(nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4)), nn.Tanh()).double()
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(block, (x,))
+    assert torch.autograd.gradcheck(ClassicDropout(0.3).eval(), (x,))

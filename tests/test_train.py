@@ -235,3 +235,38 @@ def test_trainer_rejects_impossible_settings():
         Trainer(model, opt, F.cross_entropy, _problem(), epochs=0)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         Trainer(model, opt, F.cross_entropy, _problem(), epochs=1, batch_size=0)
+
+
+def test_seq2seq_with_attention_learns_reverse_end_to_end(tmp_path):
+    run = trainwell.train({"data": {"name": "reverse", "n_samples": 2000, "options": {"length": 5}},
+                 "model": {"name": "seq2seq", "attention": "additive", "dropout": 0.0}, "optim": {"lr": 0.003},
+                 "train": {"epochs": 12, "progress": False}, "checkpoint": {"every_epochs": None, "best": False}},
+                out=tmp_path / "run")
+    test = run.metrics["test"]
+    # chance is 10% per token and 1e-5 per sequence; measured 0.99 / 0.97 with this seed
+    assert test["accuracy"] > 0.8 and test["sequence_accuracy"] > 0.5
+    assert 0 <= run.history[-1]["val_sequence_accuracy"] <= run.history[-1]["val_accuracy"]
+    again = evaluate_run(tmp_path / "run")  # the saved model decodes the same
+    assert again["sequence_accuracy"] == pytest.approx(test["sequence_accuracy"])
+
+
+@pytest.mark.parametrize("overrides", [["model.norm=cosine", "model.init=he_uniform"],
+                                       ["model.activation=maxout", "model.norm=group"],
+                                       ["loss=weighted_cross_entropy", "model.dropout_mode=classic"]])
+def test_components_by_name_train_and_reload(tmp_path, overrides):
+    run = trainwell.train({"data": {"name": "moons", "n_samples": 300}, "model": {"width": 16, "depth": 2},
+                 "train": {"epochs": 3, "progress": False}}, overrides=overrides, out=tmp_path / "run")
+    model = load_model(tmp_path / "run")
+    x = torch.randn(5, 2)
+    torch.testing.assert_close(model(x), run.model.eval()(x))
+
+
+def test_pretrained_init_reports_loaded_layers_in_metrics(tmp_path):
+    small = {"data": {"name": "moons", "n_samples": 300}, "model": {"width": 8, "depth": 2},
+             "train": {"epochs": 2, "progress": False}}
+    trainwell.train(small, out=tmp_path / "first")
+    second = trainwell.train(small, overrides=["model.init=pretrained", f"model.init_options.run={tmp_path / 'first'}"],
+                             out=tmp_path / "second")
+    report = json.loads((tmp_path / "second" / "metrics.json").read_text())["pretrained"]
+    assert report == second.metrics["pretrained"]
+    assert "hidden0.linear.weight" in report["loaded"] and report["skipped"] == {}

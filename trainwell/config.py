@@ -345,6 +345,8 @@ def _format(err: ValidationError) -> str:
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
         return f"unknown config key '{key}'{hint} (valid keys here: {', '.join(valid)})"
     msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "value_error" and isinstance(first.get("input"), dict):  # a check of a whole section
+        return f"invalid {key} section: {msg}"
     if first["type"] in ("model_type", "dict_type"):
         return f"config key '{key}' must be a mapping of keys, got {first.get('input')!r}"
     extra = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""

@@ -79,12 +79,17 @@ class Registry(Generic[T]):
         return self.entry(name).factory
 
     def options(self, name: str) -> dict[str, Any]:
-        """The keyword options the factory of ``name`` takes, with their defaults."""
+        """The keyword options the factory of ``name`` takes, with their defaults.
+
+        ``inplace`` (of torch's activations) is not offered: an in-place
+        activation overwrites the tensor that hooks and the doctor read.
+        """
         factory = self.get(name)
         if not callable(factory):
             return {}
         params = inspect.signature(factory).parameters.values()
-        return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+        return {p.name: p.default for p in params
+                if p.default is not inspect.Parameter.empty and p.name != "inplace"}
 
     def check_options(self, name: str, options: dict[str, Any]) -> None:
         """Raise a :class:`TrainwellError` naming the options of ``name`` if ``options`` has others."""

@@ -92,45 +92,61 @@ class Whiten(nn.Module):
     off-diagonal covariances. Evaluation uses running estimates of the mean
     and covariance, updated with ``momentum`` like batch norm.
 
+    A batch of ``n`` rows has a covariance of rank below ``n``: whitening
+    more features than that divides noise by near-zero eigenvalues. So the
+    features are whitened in groups of ``group_size`` (Huang et al. 2018's
+    decorrelated batch norm); ``group_size=num_features`` is full ZCA.
+
     Args:
         num_features: features (FC) or channels (conv).
+        group_size: features whitened together (a divisor of ``num_features``;
+            default: ``gcd(num_features, 16)``).
         eps: added to the covariance's diagonal.
         momentum: weight of the new batch in the running estimates.
         affine: learn gamma and beta per feature.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True) -> None:
+    def __init__(self, num_features: int, group_size: int | None = None, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True) -> None:
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        group_size = math.gcd(num_features, 16) if group_size is None else group_size
+        if not isinstance(group_size, int) or group_size < 1 or num_features % group_size:
+            raise ValueError(f"whitening needs a group_size dividing the {num_features} features, got "
+                             f"group_size={group_size!r}")
+        self.num_features, self.group_size, self.eps, self.momentum = num_features, group_size, eps, momentum
+        groups = num_features // group_size
         self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_cov", torch.eye(num_features))
+        self.register_buffer("running_cov", torch.eye(group_size).repeat(groups, 1, 1))  # (groups, size, size)
         self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
         self.bias = nn.Parameter(torch.zeros(num_features)) if affine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, features) or (batch, channels, *spatial)
         rows = x.movedim(1, -1).reshape(-1, self.num_features)  # (rows, features)
+        n, groups = rows.shape[0], self.num_features // self.group_size
         if self.training:
-            if rows.shape[0] < 2:
+            if n < 2:
                 raise ValueError(f"whitening in training needs at least 2 rows per batch, got shape "
                                  f"{tuple(x.shape)}; use a larger data.batch_size")
             mean = rows.mean(0)
-            centred = rows - mean
-            cov = centred.T @ centred / rows.shape[0]
+            centred = (rows - mean).view(n, groups, self.group_size)  # (rows, groups, size)
+            cov = torch.einsum("ngi,ngj->gij", centred, centred) / n  # (groups, size, size)
             with torch.no_grad():
                 self.running_mean.lerp_(mean.detach(), self.momentum)
-                self.running_cov.lerp_(cov.detach() * rows.shape[0] / (rows.shape[0] - 1), self.momentum)
+                self.running_cov.lerp_(cov.detach() * n / (n - 1), self.momentum)
         else:
-            centred, cov = rows - self.running_mean, self.running_cov
-        eye = torch.eye(self.num_features, dtype=cov.dtype, device=cov.device)
+            centred = (rows - self.running_mean).view(n, groups, self.group_size)
+            cov = self.running_cov
+        eye = torch.eye(self.group_size, dtype=cov.dtype, device=cov.device)
         eigval, eigvec = torch.linalg.eigh(cov + self.eps * eye)
-        zca = eigvec @ torch.diag(eigval.rsqrt()) @ eigvec.T  # (features, features), symmetric
-        out = centred @ zca
+        zca = eigvec @ torch.diag_embed(eigval.rsqrt()) @ eigvec.transpose(1, 2)  # (groups, size, size), symmetric
+        out = torch.einsum("ngi,gij->ngj", centred, zca).reshape(n, self.num_features)
         if self.weight is not None:
             out = out * self.weight + self.bias
         return out.reshape(x.movedim(1, -1).shape).movedim(-1, 1)
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.weight is not None}"
+        return (f"{self.num_features}, group_size={self.group_size}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.weight is not None}")
 
 
 class CosineNorm(nn.Module):
@@ -146,7 +162,7 @@ class CosineNorm(nn.Module):
         eps: keeps the norms of all-zero inputs away from 0.
     """
 
-    def __init__(self, layer: nn.Module, eps: float = 1e-8) -> None:
+    def __init__(self, layer: nn.Module, eps: float = 1e-12) -> None:
         super().__init__()
         if not isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)) or getattr(layer, "groups", 1) != 1:
             raise ValueError(f"cosine norm wraps a Linear, Conv1d or Conv2d layer with groups=1, got {layer}")
@@ -205,9 +221,11 @@ def _group(num_features: int, dims: int, groups: int | None = None, eps: float =
     return nn.GroupNorm(groups, num_features, eps=eps)
 
 
-@NORMS.register("whiten", "ZCA whitening over the batch: decorrelated, unit-variance features (the ideal)")
-def _whiten(num_features: int, dims: int, eps: float = 1e-5, momentum: float = 0.1) -> nn.Module:
-    return Whiten(num_features, eps=eps, momentum=momentum)
+@NORMS.register("whiten", "ZCA whitening over the batch: decorrelated, unit-variance features (the ideal), in groups of "
+                "group_size features")
+def _whiten(num_features: int, dims: int, group_size: int | None = None, eps: float = 1e-5,
+            momentum: float = 0.1) -> nn.Module:
+    return Whiten(num_features, group_size=group_size, eps=eps, momentum=momentum)
 
 
 NORMS.add("weight", _weight, "weight norm: w = g * v / ||v||, the direction and length of each weight vector "

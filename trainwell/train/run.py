@@ -279,6 +279,8 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     metrics = _metrics(model, data, cfg, device, loss_fn)
     metrics.update(best_epoch=_best_epoch(history), epochs_run=len(history), train_seconds=seconds,
                    n_parameters=count_parameters(model))
+    if getattr(model.net, "pretrained_report", None) is not None:  # model.init=pretrained: what was loaded
+        metrics["pretrained"] = model.net.pretrained_report
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     return Run(run_dir, cfg, history, metrics, model)
 
