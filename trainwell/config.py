@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from trainwell.errors import TrainwellError, closest
 
@@ -127,35 +127,10 @@ class ModelConfig(_Section):
                     data[key] = entry.meta[key]
         return data
 
-    @field_validator("name")
+    @field_validator("name", "activation", "norm", "init", "rnn_norm", "attention")
     @classmethod
-    def _known_model(cls, v: str) -> str:
-        return _check_name("model", v)
-
-    @field_validator("activation")
-    @classmethod
-    def _known_activation(cls, v: str) -> str:
-        return _check_name("activation", v)
-
-    @field_validator("norm")
-    @classmethod
-    def _known_norm(cls, v: str) -> str:
-        return _check_name("norm", v)
-
-    @field_validator("init")
-    @classmethod
-    def _known_init(cls, v: str) -> str:
-        return _check_name("init", v)
-
-    @field_validator("rnn_norm")
-    @classmethod
-    def _known_rnn_norm(cls, v: str) -> str:
-        return _check_name("rnn_norm", v)
-
-    @field_validator("attention")
-    @classmethod
-    def _known_attention(cls, v: str) -> str:
-        return _check_name("attention", v)
+    def _known(cls, v: str, info: ValidationInfo) -> str:
+        return _check_name("model" if info.field_name == "name" else info.field_name, v)
 
 
 class OptimConfig(_Section):

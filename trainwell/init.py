@@ -178,18 +178,15 @@ def load_pretrained(model: nn.Module, run: str | Path = "") -> dict[str, Any]:
     Raises:
         TrainwellError: no run given, or its model file is missing or unreadable.
     """
-    from trainwell.train.files import UnreadableFile, read_safetensors  # the train package builds models
+    from trainwell.train.run import read_model_file  # the train package builds models
 
     if not run:
         raise TrainwellError("init 'pretrained' needs the run to load: model.init_options={run: DIR}")
     path = Path(run)
-    path = path / "model.safetensors" if path.is_dir() else path
-    if not path.is_file():
-        raise TrainwellError(f"init 'pretrained': no saved model at {path}")
     try:
-        _, saved = read_safetensors(path)
-    except UnreadableFile as err:
-        raise TrainwellError(f"init 'pretrained': {path} is not a readable safetensors file ({err})") from None
+        _, saved = read_model_file(path / "model.safetensors" if path.is_dir() else path)
+    except TrainwellError as err:
+        raise TrainwellError(f"init 'pretrained': {err}") from None
     own = model.state_dict()
     if not any(k.startswith("net.") for k in own):
         saved = {k[4:] if k.startswith("net.") else k: v for k, v in saved.items()}

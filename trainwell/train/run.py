@@ -330,17 +330,29 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Se
     return _load(run_dir)[0].to(device)
 
 
-def _load(run_dir: str | Path) -> tuple[nn.Sequential, Config, dict[str, Any]]:
-    run_dir, cfg = _read_run(run_dir)
-    path = run_dir / MODEL_FILE
+def read_model_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Header and tensors of a saved ``model.safetensors`` (never unpickles).
+
+    Raises:
+        TrainwellError: missing, unreadable, or not a trainwell model.
+    """
     if not path.is_file():
-        raise TrainwellError(f"{run_dir} holds no saved model ({MODEL_FILE} missing; did training finish?)")
+        raise TrainwellError(f"no saved model at {path}")
     try:
         header, state = read_safetensors(path)
     except UnreadableFile as err:
         raise TrainwellError(f"{path} is not a readable safetensors file ({err})") from None
     if header.get("format") != MODEL_FORMAT:
         raise TrainwellError(f"{path} is not a trainwell model (format {header.get('format')!r})")
+    return header, state
+
+
+def _load(run_dir: str | Path) -> tuple[nn.Sequential, Config, dict[str, Any]]:
+    run_dir, cfg = _read_run(run_dir)
+    path = run_dir / MODEL_FILE
+    if not path.is_file():
+        raise TrainwellError(f"{run_dir} holds no saved model ({MODEL_FILE} missing; did training finish?)")
+    header, state = read_model_file(path)
     meta = json.loads(header["data"])
     standardized = "standardize.mean" in state
     shape = tuple(meta["input_shape"])
