@@ -12,8 +12,6 @@ import os
 import signal
 import sys
 
-import safetensors.torch
-
 import trainwell
 from trainwell.train import Callback
 
@@ -27,14 +25,15 @@ class KillAfterStep(Callback):
 
 
 if mode == "write":
-    real_save, calls = safetensors.torch.save_file, [0]
+    real_replace, calls = os.replace, [0]
 
-    def save_then_die(tensors, path, metadata=None):
-        real_save(tensors, path, metadata=metadata)
-        calls[0] += 1
-        if calls[0] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def die_before_rename(src, dst):
+        if str(dst).endswith(".safetensors") and "step-" in str(dst):
+            calls[0] += 1
+            if calls[0] == n:  # the temporary file is written and fsync'ed, the rename has not happened
+                os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst)
 
-    safetensors.torch.save_file = save_then_die
+    os.replace = die_before_rename
 
 trainwell.train(config, out=out, callbacks=[KillAfterStep()], progress=False)

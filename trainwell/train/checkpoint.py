@@ -157,7 +157,10 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 def capture_rng() -> dict[str, Any]:
     """Every random state a run draws from: python, numpy, torch CPU and CUDA."""
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+    version, internal, gauss = random.getstate()
+    # python's 625 state words as one array: one tensor in the file, not 625 JSON numbers
+    state: dict[str, Any] = {"python": (version, np.array(internal, dtype=np.int64), gauss),
+                             "numpy": np.random.get_state(),
                              "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -166,7 +169,7 @@ def capture_rng() -> dict[str, Any]:
 
 def restore_rng(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
+    random.setstate((version, tuple(np.asarray(internal).tolist()), gauss))
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
