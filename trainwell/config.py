@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from trainwell.errors import TrainwellError, closest
 
-__all__ = ["CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "RegConfig",
+__all__ = ["CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "DoctorConfig",
+           "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "RegConfig",
            "ScheduleConfig", "TrainConfig", "apply_overrides", "load_config", "parse_overrides", "resolve_config"]
 
 
@@ -227,6 +228,26 @@ class CheckpointConfig(_Section):
     best: bool = Field(True, description="also keep best.safetensors, on the lowest validation loss")
 
 
+class DoctorConfig(_Section):
+    """The doctor: findings printed as they appear and written to diagnosis.json."""
+
+    enabled: bool = Field(True, description="watch the run and report what goes wrong")
+    every: int = Field(10, ge=1, description="measure gradients, activations and updates every N steps")
+    repair: bool = Field(False, description="apply the remedy of what was found and train again")
+    max_repairs: int = Field(2, ge=0, le=10, description="repair attempts after the first run")
+
+
+class EarlyStoppingConfig(_Section):
+    """Stop when the monitored metric stops improving; restore the best weights."""
+
+    enabled: bool = Field(False, description="use early stopping")
+    monitor: str = Field("val_loss", description="a history key")
+    mode: Literal["min", "max"] = Field("min", description="min: lower is better")
+    min_delta: float = Field(0.0, ge=0, description="the least change that counts as an improvement")
+    patience: int = Field(10, ge=0, description="epochs without improvement before stopping")
+    restore_best: bool = Field(True, description="end with the best epoch's weights")
+
+
 class TrainConfig(_Section):
     """The loop: how long, where, how loud."""
 
@@ -254,6 +275,8 @@ class Config(_Section):
     clip: ClipConfig = Field(default_factory=ClipConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    doctor: DoctorConfig = Field(default_factory=DoctorConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     loss: str = Field("cross_entropy", description="training loss")
     loss_options: dict[str, Any] = Field(default_factory=dict,

@@ -22,14 +22,15 @@ Events, in the order of seed 004's process::
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trainwell.train.trainer import Trainer
 
-__all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "GradientClipping", "HistoryFile",
-           "ProgressBar"]
+__all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "EarlyStopping", "GradientClipping",
+           "HistoryFile", "MetricTracker", "ProgressBar"]
 
 EVENTS = ("fit_start", "epoch_start", "batch_start", "after_loss", "after_backward", "after_step",
           "batch_end", "epoch_end", "fit_end")
@@ -136,3 +137,85 @@ class ProgressBar(Callback):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+class MetricTracker:
+    """The best value of a monitored metric and how long since it improved.
+
+    Shared by early stopping and checkpoint-on-best.
+
+    Args:
+        monitor: a key of the epoch's logs (``val_loss``, ``val_accuracy``, ...).
+        mode: ``min`` (lower is better) or ``max``.
+        min_delta: the least change that counts as an improvement.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.waited = 0
+
+    def update(self, logs: dict[str, Any]) -> bool:
+        """Read ``logs``; return whether the metric improved (a missing or NaN value does not)."""
+        value = logs.get(self.monitor)
+        better = value is not None and math.isfinite(value) and (
+            self.best is None or (value < self.best - self.min_delta if self.mode == "min"
+                                  else value > self.best + self.min_delta))
+        if better:
+            self.best, self.best_epoch, self.waited = float(value), logs.get("epoch"), 0
+        else:
+            self.waited += 1
+        return better
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.waited = state["best"], state["best_epoch"], state["waited"]
+
+
+class EarlyStopping(Callback):
+    """Stop when the monitored metric has not improved for ``patience`` epochs (seed 003).
+
+    With ``restore_best`` the model ends with the weights of its best epoch,
+    however training ends (stopped early, finished, or cancelled).
+
+    Args:
+        monitor, mode, min_delta: see :class:`MetricTracker`.
+        patience: epochs without improvement before stopping.
+        restore_best: load the best epoch's weights at the end of the fit.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0, patience: int = 10,
+                 restore_best: bool = True) -> None:
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        self.tracker = MetricTracker(monitor, mode, min_delta)
+        self.patience, self.restore_best = patience, restore_best
+        self.best_state: dict[str, Any] | None = None
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        if self.tracker.update(trainer.logs):
+            if self.restore_best:
+                self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        elif self.tracker.waited >= self.patience:
+            trainer.should_stop = True
+            self.stopped_epoch = trainer.epoch
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.restore_best and self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"tracker": self.tracker.state_dict(), "best_state": self.best_state,
+                "stopped_epoch": self.stopped_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.tracker.load_state_dict(state["tracker"])
+        self.best_state, self.stopped_epoch = state["best_state"], state["stopped_epoch"]

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from trainwell.errors import TrainwellError
-from trainwell.train.callbacks import Callback
+from trainwell.train.callbacks import Callback, MetricTracker
 from trainwell.train.files import UnreadableFile, atomic_save_safetensors, read_safetensors
 
 __all__ = ["Checkpoint", "CheckpointError", "capture_rng", "config_digest", "latest_checkpoint", "load_checkpoint",
@@ -209,7 +209,7 @@ class Checkpoint(Callback):
         self.every_steps, self.every_epochs, self.keep = every_steps, every_epochs, keep
         self.best, self.monitor, self.retries, self.retry_wait = best, monitor, retries, retry_wait
         self.background = background
-        self.best_score: float | None = None
+        self.tracker = MetricTracker(monitor)
         self.last_path: Path | None = None
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -225,10 +225,7 @@ class Checkpoint(Callback):
             self.save(trainer)
 
     def on_epoch_end(self, trainer) -> None:
-        score = trainer.logs.get(self.monitor)
-        improved = score is not None and score == score and (self.best_score is None or score < self.best_score)
-        if improved:
-            self.best_score = score
+        improved = self.tracker.update(trainer.logs)
         written = None
         if self.every_epochs and trainer.epoch % self.every_epochs == 0:
             written = self.save(trainer)
@@ -299,7 +296,7 @@ class Checkpoint(Callback):
             old.unlink(missing_ok=True)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best_score": self.best_score}
+        return {"tracker": self.tracker.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_score = state.get("best_score")
+        self.tracker.load_state_dict(state["tracker"])

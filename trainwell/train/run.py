@@ -13,11 +13,12 @@ A run directory holds:
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from trainwell.losses import make_loss
 from trainwell.models import build_model, count_parameters
 from trainwell.optim.registry import build_optimizer
 from trainwell.optim.schedules import build_schedule
-from trainwell.train.callbacks import Callback, GradientClipping, HistoryFile, ProgressBar
+from trainwell.doctor import DoctorCallback, Finding, audit, plan_repair
+from trainwell.train.callbacks import Callback, EarlyStopping, GradientClipping, HistoryFile, ProgressBar
 from trainwell.train.checkpoint import (Checkpoint, config_digest, latest_checkpoint, load_checkpoint,
                                         restore_rng)
 from trainwell.train.files import UnreadableFile, atomic_save_safetensors, atomic_write_text, read_safetensors
@@ -54,6 +56,12 @@ class Run:
     history: list[dict[str, Any]]
     metrics: dict[str, Any]
     model: nn.Module = field(repr=False)
+    diagnosis: dict[str, Any] = field(default_factory=dict)  # diagnosis.json: audit, findings, notes, repairs
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The audit's and the doctor's findings (the last attempt's, after repairs)."""
+        return [Finding(**f) for f in self.diagnosis.get("audit", []) + self.diagnosis.get("findings", [])]
 
 
 def _device(name: str) -> torch.device:
@@ -199,21 +207,29 @@ def _resume_state(run_dir: Path, config: Any, overrides: Sequence[str]) -> tuple
 
 def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrides: Sequence[str] = (),
           out: str | Path | None = None, callbacks: Sequence[Callback] = (),
-          progress: bool | None = None, resume: str | Path | None = None) -> Run:
+          progress: bool | None = None, resume: str | Path | None = None, data: Data | None = None) -> Run:
     """Run seed 004's process from a config and write a run directory.
+
+    The doctor watches the run (``doctor.enabled``): the data are audited
+    first, findings are printed as they appear and written to
+    ``diagnosis.json``. With ``doctor.repair`` the remedy of the most severe
+    finding is applied as config changes and the run starts again, up to
+    ``doctor.max_repairs`` times; every attempt is recorded.
 
     Args:
         config: a :class:`Config`, a dict of keys, a YAML path, or None (defaults).
         overrides: ``"key=value"`` strings applied on top (as ``--set``).
         out: the run directory (new or empty); default ``runs/<timestamp>-<name>``.
         callbacks: extra callbacks for the trainer (pass the same ones to a resume).
-        progress: show a progress bar (default: the config's ``train.progress``).
+        progress: show a progress bar and the findings (default: the config's ``train.progress``).
         resume: a run directory to continue from its latest checkpoint, exactly
             (parameters bit-identical to a run never interrupted, on the same
             machine and thread count).
+        data: your own :class:`~trainwell.data.Data` instead of ``config.data``'s
+            embedded set (``data.batch_size`` and ``data.standardize`` still apply).
 
     Returns:
-        A :class:`Run` with the directory, resolved config, history, metrics and model.
+        A :class:`Run` with the directory, resolved config, history, metrics, model and diagnosis.
 
     Raises:
         TrainwellError: invalid config, data set or model choice, or an unusable
@@ -230,34 +246,118 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         cfg, state = resolve_config(config), None
         if overrides:
             cfg = apply_overrides(cfg, overrides)
+    run = _fit(cfg, state, out=out, resume=resume, callbacks=callbacks, progress=progress, data=data)
+    repairs: list[dict[str, Any]] = []
+    tried: list[list[str]] = []
+    while cfg.doctor.enabled and cfg.doctor.repair and len(repairs) < cfg.doctor.max_repairs:
+        plan = plan_repair(run.findings, cfg, tried)
+        if plan is None:
+            break
+        finding, changes = plan
+        tried.append(changes)
+        before = _outcome(run)
+        cfg = apply_overrides(cfg, changes)
+        _say(progress, cfg, f"repair {len(repairs) + 1}: {finding.symptom}"
+                            f"{f' ({finding.cause})' if finding.cause else ''} -> {' '.join(changes)}")
+        _clear_run(run.dir)
+        run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress, data=data)
+        repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
+                        "layer": finding.layer, "changes": changes, "before": before, "after": _outcome(run)})
+    if repairs:
+        run.diagnosis["repairs"] = repairs
+        atomic_write_text(run.dir / "diagnosis.json", json.dumps(run.diagnosis, indent=2, default=str))
+    return run
+
+
+def _outcome(run: Run) -> dict[str, Any]:
+    return {"val_accuracy": run.metrics["val"]["accuracy"], "epochs_run": run.metrics["epochs_run"],
+            "train_seconds": run.metrics["train_seconds"],
+            "findings": [f"{f.severity}:{f.symptom}" for f in run.findings if f.severity != "info"]}
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Before a repaired attempt: drop the failed attempt's files (its checkpoints belong to another config)."""
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    for name in ("history.jsonl", "metrics.json", MODEL_FILE, "diagnosis.json"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _say(progress: bool | None, cfg: Config, text: str) -> None:
+    if (cfg.train.progress if progress is None else progress):
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(text, markup=False)
+
+
+def _drop_bad_rows(data: Data, findings: list[Finding]) -> Data:
+    """Remove the rows the audit found non-finite (``doctor.repair``), and say so in the findings."""
+    splits = {}
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        keep = torch.isfinite(split.x.reshape(len(split), -1)).all(dim=1) if split.x.is_floating_point() \
+            else torch.ones(len(split), dtype=torch.bool)
+        splits[name] = Split(split.x[keep], split.y[keep])
+        dropped = int((~keep).sum())
+        if dropped:
+            findings.append(Finding("bad_input", "info", 0, 0, {"split": name, "dropped_rows": dropped},
+                                    cause="bad_input", remedy="the rows were dropped (doctor.repair)",
+                                    overrides=["-"]))
+    return replace(data, **splits)
+
+
+def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, resume: str | Path | None = None,
+         reuse_dir: bool = False, callbacks: Sequence[Callback] = (), progress: bool | None = None,
+         data: Data | None = None) -> Run:
     device = _device(cfg.train.device)
     cuda = [device.index or 0] if device.type == "cuda" else []
+    show = cfg.train.progress if progress is None else progress
+    audit_findings: list[Finding] = []
     # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
     with torch.random.fork_rng(devices=cuda), _SignalGuard() as guard:
         torch.manual_seed(cfg.seed)
-        data = _data(cfg.data)
+        data = _data(cfg.data) if data is None else data
         meta = _data_meta(data)
+        if cfg.doctor.enabled and state is None:
+            audit_findings = audit(data.train, data.val, data.test, n_classes=data.n_classes,
+                                   standardized=cfg.data.standardize and data.kind != "sequence")
+            bad = [f for f in audit_findings if f.symptom == "bad_input" and "rows" in f.evidence]
+            if bad and cfg.doctor.repair:
+                data = _drop_bad_rows(data, audit_findings)
+            elif bad:
+                where = "; ".join(f"{f.evidence['split']} rows {f.evidence['rows']}" for f in bad)
+                raise TrainwellError(f"the data hold non-finite values ({where}); fix them, or set "
+                                     "doctor.repair=true to drop those rows")
         model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
         loss_fn = _loss(cfg, meta)
         if state is None:
-            run_dir = _new_run_dir(out, cfg.name)  # only now: bad input above writes nothing
+            run_dir = Path(out) if reuse_dir else _new_run_dir(out, cfg.name)  # only now: bad input writes nothing
             atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
         else:
             run_dir = Path(resume)
+        if cfg.doctor.enabled and state is None:  # the audit of the start, kept by a resume
+            atomic_write_text(run_dir / "diagnosis.json",
+                              json.dumps({"audit": [f.to_dict() for f in audit_findings]}, indent=2, default=str))
+        for finding in audit_findings:
+            _say(progress, cfg, str(finding))
         c = cfg.checkpoint
         checkpoint = Checkpoint(run_dir / "checkpoints", config_digest(cfg.to_yaml()), every_steps=c.every_steps,
                                 every_epochs=c.every_epochs, keep=c.keep, best=c.best) \
             if (c.every_steps or c.every_epochs or c.best) else None
-        show = cfg.train.progress if progress is None else progress
+        e = cfg.early_stopping
+        stopper = EarlyStopping(e.monitor, e.mode, e.min_delta, e.patience, e.restore_best) if e.enabled else None
+        doctor = DoctorCallback(cfg.doctor.every, on_finding=(lambda f: _say(progress, cfg, str(f)))) \
+            if cfg.doctor.enabled else None
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
                           generator=torch.Generator().manual_seed(cfg.seed),
                           forward=_teacher_forcing if data.kind == "sequence" else None,
                           callbacks=[*([GradientClipping(cfg.clip.max_norm, cfg.clip.value)]
                                        if cfg.clip.max_norm or cfg.clip.value else []),
+                                     *([doctor] if doctor else []),
                                      *([schedule] if schedule else []),
+                                     *([stopper] if stopper else []),
                                      HistoryFile(run_dir / "history.jsonl"),
                                      *([checkpoint] if checkpoint else []),
                                      *([ProgressBar(cfg.name)] if show else []), *callbacks,
@@ -282,7 +382,25 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     if getattr(model.net, "pretrained_report", None) is not None:  # model.init=pretrained: what was loaded
         metrics["pretrained"] = model.net.pretrained_report
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
-    return Run(run_dir, cfg, history, metrics, model)
+    diagnosis: dict[str, Any] = {}
+    if doctor is not None:
+        saved = state["trainer"]["callbacks"].get("DoctorCallback", {}) if state is not None else {}
+        diagnosis = {"audit": [f.to_dict() for f in audit_findings] if state is None
+                     else _previous_audit(run_dir),
+                     "findings": [f.to_dict() for f in doctor.findings],
+                     "notes": doctor.doctor.notes if doctor.doctor is not None else saved.get("notes", [])}
+        atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
+    return Run(run_dir, cfg, history, metrics, model, diagnosis)
+
+
+def _previous_audit(run_dir: Path) -> list[dict[str, Any]]:
+    """A resumed run keeps the audit of its start (written to diagnosis.json then)."""
+    try:
+        return json.loads((run_dir / "diagnosis.json").read_text())["audit"]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 
 
 def _metrics(model: nn.Module, data: Data, cfg: Config, device: torch.device, loss_fn) -> dict[str, Any]:

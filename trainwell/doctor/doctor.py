@@ -1,0 +1,425 @@
+"""The doctor: watches a training run, names what goes wrong and why (seed 002's summary).
+
+Bad on the training data: vanishing gradients, the learning rate, or a bad
+start; good on training but bad on validation: overfitting. The doctor checks
+the mechanisms behind each (the rules below), on any PyTorch model, from a
+hand-written loop (three added lines) or in trainwell's trainer::
+
+    doctor = Doctor(model, optimizer)
+    ...  loss.backward(); doctor.observe(loss, inputs=x, targets=y); optimizer.step()
+    ...  doctor.end_epoch(train_loss=..., val_loss=..., train_acc=..., val_acc=...)
+    doctor.findings; doctor.close()
+
+Cost: the loss is checked for NaN on every step (one number); gradients,
+activations and update sizes are measured on every ``every``-th step only.
+
+Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
+
+* vanishing / exploding gradients: RMS weight gradient of the first weighted
+  layer over the last's. Backpropagation multiplies one factor per layer;
+  a ratio below 1e-2 (above 1e2) means the factors shrink (grow) - sigmoid's
+  derivative, at most 0.25, gives 0.25^3 ~ 1.6e-2 after three layers, while
+  ReLU nets with He or torch's default init measure 0.1-0.3. Exploding also
+  when a layer's gradient RMS exceeds 100x its weights' RMS (one SGD step of
+  lr 0.01 would double the weights), when the gradient grows 1000-fold since
+  the first step, or when it becomes non-finite.
+* saturation / dead ReLU: share of units whose derivative is ~0 (sigmoid/tanh
+  output within 3% of its limits; ReLU output 0 for every row of the batch),
+  above 60% / 50% of a layer, on two samples in a row.
+* learning rate: ``|dw| / |w|`` per step; healthy training moves weights by
+  ~1e-3 of their size per step. Above 0.1 the steps overshoot; below 1e-6
+  nothing moves.
+* bad initialisation: at step 0 the spread of the pre-activations falls
+  below 1/10 (or rises above 10x) of the first layer's by the last.
+* NaN loss: the cause is named: ``bad_input`` (the batch holds non-finite
+  rows), ``log_of_zero`` (every module's output is finite: the loss itself
+  took log(0), or a parameter-free module made a NaN from finite values),
+  ``exploding_gradients`` (gradients were already exploding) or
+  ``learning_rate_too_high`` (updates were too large, or the loss was rising).
+  The first module whose output became non-finite is named, apart from the
+  modules that only passed it on.
+* per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum),
+  oscillation (the loss changed direction 5 times in 8 epochs by >10%),
+  plateau (less than 1% better in 5 epochs while far from fitted: slow
+  convergence, and underfitting when the training accuracy stays below 0.7),
+  overfitting (validation loss 5% above its minimum for 3 epochs while the
+  training loss still falls).
+
+The doctor never stops the user's training: any error inside it is caught,
+said once, and the doctor carries on with what it can still measure.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwell.doctor.findings import Finding
+from trainwell.doctor.probes import ActivationProbe, UpdateProbe, first_non_finite, layer_gradients, weighted_layers
+
+__all__ = ["Doctor", "Thresholds"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where each rule fires (see the module docstring for why these values)."""
+
+    vanishing_ratio: float = 1e-2
+    exploding_ratio: float = 1e2
+    exploding_relative: float = 1e2
+    exploding_growth: float = 1e3
+    saturated_share: float = 0.6
+    dead_share: float = 0.5
+    persist: int = 2
+    update_high: float = 0.1
+    update_low: float = 1e-6
+    init_collapse: float = 0.1
+    init_explode: float = 10.0
+    plateau_epochs: int = 5
+    plateau_improvement: float = 0.01
+    fitted_accuracy: float = 0.9
+    underfit_accuracy: float = 0.7
+    overfit_patience: int = 3
+    overfit_rise: float = 0.05
+    divergence_epochs: int = 3
+    divergence_factor: float = 1.5
+    oscillation_window: int = 8
+    oscillation_turns: int = 5
+    oscillation_size: float = 0.1
+
+
+class Doctor:
+    """Watches a model and its optimizer; ``findings`` lists what went wrong.
+
+    Args:
+        model: any ``nn.Module``.
+        optimizer: its ``torch.optim.Optimizer`` (None, or one without step
+            hooks: update sizes are not measured, and the doctor says so).
+        every: measure gradients, activations and updates every N steps.
+        thresholds: the rules' thresholds.
+        on_finding: called with each new finding (the trainer prints them).
+
+    Example:
+        >>> with Doctor(model, optimizer) as doctor:  # doctest: +SKIP
+        ...     for x, y in batches:
+        ...         loss = F.cross_entropy(model(x), y)
+        ...         optimizer.zero_grad(); loss.backward()
+        ...         doctor.observe(loss, inputs=x, targets=y)
+        ...         optimizer.step()
+        >>> [f.symptom for f in doctor.findings]  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, optimizer: Any = None, *, every: int = 10,
+                 thresholds: Thresholds | None = None,
+                 on_finding: Callable[[Finding], None] | None = None) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.model, self.optimizer, self.every = model, optimizer, every
+        self.t = thresholds or Thresholds()
+        self.on_finding = on_finding
+        self.findings: list[Finding] = []
+        self.notes: list[str] = []
+        self.step = 0
+        self.epoch = 0
+        self.layers = weighted_layers(model)
+        self.acts = ActivationProbe(model)
+        self.updates = UpdateProbe(optimizer, self.layers) if optimizer is not None else None
+        if not self.layers:
+            self._note("the model has no weight matrices: gradient checks are off")
+        if not self.acts.modules:
+            self._note("no activation modules (nn.ReLU, nn.Sigmoid, ...) found, e.g. functional activations: "
+                       "saturation, dead units and initialisation checks are off")
+        if self.updates is None or not self.updates.available:
+            self._note("no optimizer with step hooks: update sizes (learning-rate checks) are not measured")
+        self._grads: list[dict[str, Any]] = []     # sampled gradient measurements
+        self._update_ratios: list[list[float]] = []
+        self._counts: dict[str, int] = {}           # consecutive samples a rule has held
+        self._losses: deque[float] = deque(maxlen=200)
+        self._epochs: list[dict[str, float]] = []
+        self._nan_seen = False
+        self._broken = False
+        self._reported: set[str] = set()
+
+    # ------------------------------------------------------------------ context
+
+    def __enter__(self) -> Doctor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove every hook (the model and optimizer are as they were)."""
+        self.acts.close()
+        if self.updates is not None:
+            self.updates.close()
+
+    # ------------------------------------------------------------------ reporting
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _found(self, symptom: str, severity: str, evidence: dict[str, Any], *, cause: str | None = None,
+               layer: str | None = None, key: str | None = None) -> Finding | None:
+        """Record a finding once per symptom (and key)."""
+        key = key or symptom
+        if key in self._reported:
+            return None
+        self._reported.add(key)
+        finding = Finding(symptom, severity, self.step, self.epoch, evidence, cause, layer)
+        self.findings.append(finding)
+        if self.on_finding is not None:
+            self.on_finding(finding)
+        return finding
+
+    def has(self, symptom: str) -> bool:
+        return any(f.symptom == symptom for f in self.findings)
+
+    def worst(self) -> str:
+        """The highest severity found (``"none"`` if nothing)."""
+        order = {"info": 0, "warning": 1, "error": 2}
+        return max((f.severity for f in self.findings), key=order.__getitem__, default="none")
+
+    # ------------------------------------------------------------------ per step
+
+    def observe(self, loss: torch.Tensor | float, inputs: torch.Tensor | None = None,
+                targets: torch.Tensor | None = None) -> None:
+        """Look at one step: after ``loss.backward()``, before ``optimizer.step()``."""
+        if self._broken:
+            self.step += 1
+            return
+        try:
+            self._observe(loss, inputs, targets)
+        except Exception as err:  # the doctor must never stop the user's training
+            self._broken = True
+            self._note(f"the doctor stopped watching after an internal error: {type(err).__name__}: {err}")
+            self.close()
+        finally:
+            self.step += 1
+            self.acts.active = not self._broken and self.step % self.every == 0
+
+    def _observe(self, loss: Any, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        sampled = self.step % self.every == 0
+        if not math.isfinite(value):
+            if not self._nan_seen:
+                self._nan_seen = True
+                self._diagnose_nan(value, inputs)
+            self.acts.collect()
+            return
+        self._losses.append(value)
+        if self.updates is not None and self.updates.ratios is not None:
+            self._update_ratios.append(self.updates.ratios)
+            self.updates.ratios = None
+            self._check_updates()
+        if sampled:
+            acts = self.acts.collect()
+            if self.layers:
+                self._check_gradients(layer_gradients(self.layers))
+            if acts:
+                self._check_activations(acts)
+            if self.updates is not None and self.updates.available:
+                self.updates.armed = True
+
+    def _held(self, key: str, condition: bool) -> int:
+        """Consecutive samples on which ``condition`` held, for rule ``key``."""
+        self._counts[key] = self._counts.get(key, 0) + 1 if condition else 0
+        return self._counts[key]
+
+    def _check_gradients(self, measured: list[tuple[float, float] | None]) -> None:
+        present = [(i, g, w) for i, m in enumerate(measured) if m is not None for g, w in [m]]
+        if not present:
+            return
+        overall = math.sqrt(sum(g * g for _, g, _ in present) / len(present))
+        relative = max(g / w if w > 0 else math.inf for _, g, w in present)  # gradient vs weight scale
+        (first_i, first, _), (_, last, _) = present[0], present[-1]
+        ratio = first / last if last > 0 else (math.inf if first > 0 else 1.0)
+        self._grads.append({"step": self.step, "rms": overall, "ratio": ratio, "relative": relative})
+        start = self._grads[0]["rms"]
+        growth = overall / start if start > 0 else 1.0
+        name = self.layers[first_i][0]
+        evidence = {"grad_rms_first_layer": first, "grad_rms_last_layer": last, "ratio": ratio,
+                    "grad_to_weight_max": relative, "growth_since_start": growth}
+        if not math.isfinite(overall):
+            self._found("exploding_gradients", "error", evidence, layer=name, cause="non_finite_gradients")
+        elif len(present) > 1 and self._held("vanishing", ratio < self.t.vanishing_ratio) >= self.t.persist:
+            cause = "saturating_activation" if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules) \
+                else ("bad_initialisation" if self.has("bad_initialisation") else "depth")
+            self._found("vanishing_gradients", "warning", evidence, layer=name, cause=cause)
+        elif self._held("exploding", ratio > self.t.exploding_ratio or relative > self.t.exploding_relative) \
+                >= self.t.persist or growth > self.t.exploding_growth:
+            self._found("exploding_gradients", "error" if growth > self.t.exploding_growth else "warning",
+                        evidence, layer=name, cause="depth" if ratio > self.t.exploding_ratio else None)
+
+    def _check_activations(self, acts: dict[str, dict[str, float]]) -> None:
+        if self.step == 0 and len(acts) >= 2:
+            names = [n for n, *_ in self.acts.modules if n in acts]
+            stds = [acts[n]["pre_std"] for n in names]
+            if stds[0] > 0:
+                for n, s in zip(names[1:], stds[1:]):
+                    r = s / stds[0]
+                    if r < self.t.init_collapse or r > self.t.init_explode:
+                        self._found("bad_initialisation", "warning",
+                                    {"pre_activation_std": dict(zip(names, stds)), "ratio_to_first": r},
+                                    layer=n, cause="bad_initialisation")
+                        break
+        for kind, symptom, share in (("saturated", "saturation", self.t.saturated_share),
+                                     ("dead", "dead_relu", self.t.dead_share)):
+            values = {n: a[kind] for n, a in acts.items() if kind in a}
+            if not values:
+                continue
+            worst = max(values, key=values.get)
+            if self._held(symptom, values[worst] > share) >= self.t.persist:
+                self._found(symptom, "warning", {f"{kind}_share": values[worst], "per_layer": values}, layer=worst,
+                            cause="saturating_activation" if symptom == "saturation" else None)
+
+    def _check_updates(self) -> None:
+        ratios = self._update_ratios[-1]
+        finite = [r for r in ratios if math.isfinite(r)]
+        if not finite:
+            return
+        median = statistics.median(finite)
+        evidence = {"update_to_weight_median": median, "per_layer": ratios}
+        if self._held("lr_high", median > self.t.update_high) >= self.t.persist:
+            self._found("learning_rate_too_high", "warning", evidence)
+        moving = bool(self._grads) and self._grads[-1]["rms"] > 1e-8  # no gradient at all is another problem
+        if self._held("lr_low", moving and max(finite) < self.t.update_low) >= self.t.persist + 1:
+            self._found("learning_rate_too_low", "warning", evidence)
+
+    def _growth_cause(self) -> str:
+        """Why numbers grew until they overflowed: exploding gradients or too large steps."""
+        if self._grads:
+            first = self._grads[0]
+            if first["ratio"] > self.t.exploding_ratio or first["relative"] > self.t.exploding_relative \
+                    or not math.isfinite(first["rms"]):
+                return "exploding_gradients"  # large from the start, before any step: depth or init
+        if self._update_ratios and statistics.median(
+                [r for r in self._update_ratios[0] if math.isfinite(r)] or [0.0]) > self.t.update_high:
+            return "learning_rate_too_high"
+        if self.has("exploding_gradients"):
+            return "exploding_gradients"
+        return "learning_rate_too_high"
+
+    def _diagnose_nan(self, value: float, inputs: torch.Tensor | None) -> None:
+        evidence: dict[str, Any] = {"loss": value}
+        if inputs is not None and inputs.is_floating_point() and not bool(torch.isfinite(inputs).all()):
+            bad = (~torch.isfinite(inputs.reshape(len(inputs), -1))).any(dim=1).nonzero().flatten().tolist()
+            evidence.update(rows_in_batch=bad[:20], n_rows=len(bad))
+            self._found("nan_loss", "error", evidence, cause="bad_input")
+            return
+        if inputs is None:
+            self._note("observe() got no inputs: the NaN's origin cannot be traced")
+            self._found("nan_loss", "error", evidence, cause=self._growth_cause())
+            return
+        trace = first_non_finite(self.model, inputs)
+        evidence.update(passed_on=trace["passed_on"][:10])
+        if trace["origin"] is None:  # every module's output is finite: the loss made the NaN
+            self._found("nan_loss", "error", evidence, cause="log_of_zero", layer="loss")
+            return
+        module = dict(self.model.named_modules())[trace["origin"]]
+        has_params = any(True for _ in module.parameters(recurse=False))
+        evidence["origin_params_finite"] = trace["params_finite"]
+        cause = self._growth_cause() if has_params or not trace["params_finite"] else "log_of_zero"
+        self._found("nan_loss", "error", evidence, cause=cause, layer=trace["origin"])
+
+    # ------------------------------------------------------------------ per epoch
+
+    def end_epoch(self, train_loss: float | None = None, val_loss: float | None = None,
+                  train_acc: float | None = None, val_acc: float | None = None, **more: float) -> None:
+        """Look at one epoch's summary (any of the numbers may be left out)."""
+        if self._broken:
+            self.epoch += 1
+            return
+        try:
+            record = {k: v for k, v in dict(train_loss=train_loss, val_loss=val_loss, train_acc=train_acc,
+                                             val_acc=val_acc, **more).items() if v is not None}
+            self._epochs.append({k: float(v) for k, v in record.items()})
+            self._check_epochs()
+        except Exception as err:
+            self._broken = True
+            self._note(f"the doctor stopped watching after an internal error: {type(err).__name__}: {err}")
+            self.close()
+        finally:
+            self.epoch += 1
+
+    def _series(self, key: str) -> list[float]:
+        return [e[key] for e in self._epochs if key in e and math.isfinite(e[key])]
+
+    def _check_epochs(self) -> None:
+        t = self.t
+        losses = self._series("train_loss")
+        if len(losses) > t.divergence_epochs:
+            tail = losses[-t.divergence_epochs - 1:]
+            if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * min(losses):
+                self._found("divergence", "error", {"train_loss": losses[-t.divergence_epochs - 1:],
+                                                    "min_train_loss": min(losses)},
+                            cause="exploding_gradients" if self.has("exploding_gradients")
+                            else "learning_rate_too_high")
+        if len(losses) >= t.oscillation_window:
+            window = losses[-t.oscillation_window:]
+            diffs = [b - a for a, b in zip(window, window[1:])]
+            turns = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0)
+            size = statistics.mean(abs(d) for d in diffs) / max(statistics.mean(window), 1e-12)
+            if turns >= t.oscillation_turns and size > t.oscillation_size:
+                self._found("oscillating_loss", "warning", {"train_loss": window, "turns": turns,
+                                                            "mean_change": size},
+                            cause="learning_rate_too_high")
+        accs = self._series("train_acc")
+        if len(losses) > t.plateau_epochs:
+            before = losses[-t.plateau_epochs - 1]
+            gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)
+            fitted = accs[-1] >= t.fitted_accuracy if accs else losses[-1] < 0.5 * losses[0]
+            if gain < t.plateau_improvement and not fitted:
+                cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
+                                          "learning_rate_too_high") if self.has(s)), None)
+                if cause is None and self._update_ratios:
+                    recent = [statistics.median(r) for r in self._update_ratios[-5:]]
+                    cause = "learning_rate_too_low" if max(recent) < 1e-4 else None
+                evidence = {"train_loss": losses[-t.plateau_epochs - 1:], "improvement": gain}
+                if accs:
+                    evidence["train_acc"] = accs[-1]
+                self._found("slow_convergence", "warning", evidence, cause=cause)
+                if accs and accs[-1] < t.underfit_accuracy:
+                    self._found("underfitting", "warning", evidence, cause=cause)
+        vals = self._series("val_loss")
+        if len(vals) > t.overfit_patience and len(losses) == len(vals):
+            best = min(range(len(vals)), key=vals.__getitem__)
+            waited = len(vals) - 1 - best
+            rising = all(v > vals[best] * (1 + t.overfit_rise) for v in vals[best + 1:][-t.overfit_patience:])
+            if waited >= t.overfit_patience and rising and losses[-1] < losses[best]:
+                evidence = {"best_epoch": best, "best_val_loss": vals[best], "val_loss": vals[-1],
+                            "train_loss": losses[-1]}
+                vaccs = self._series("val_acc")
+                if accs and vaccs:
+                    evidence["accuracy_gap"] = accs[-1] - vaccs[-1]
+                self._found("overfitting", "warning", evidence)
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to continue the diagnosis (plain JSON values)."""
+        return {"step": self.step, "epoch": self.epoch, "findings": [f.to_dict() for f in self.findings],
+                "notes": list(self.notes), "grads": list(self._grads), "update_ratios": list(self._update_ratios),
+                "counts": dict(self._counts), "losses": list(self._losses), "epochs": list(self._epochs),
+                "nan_seen": self._nan_seen, "reported": sorted(self._reported)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.findings = [Finding(**f) for f in state["findings"]]
+        self.notes = list(state["notes"])
+        self._grads = list(state["grads"])
+        self._update_ratios = [list(r) for r in state["update_ratios"]]
+        self._counts = dict(state["counts"])
+        self._losses = deque(state["losses"], maxlen=200)
+        self._epochs = list(state["epochs"])
+        self._nan_seen = state["nan_seen"]
+        self._reported = set(state["reported"])
+        self.acts.active = self.step % self.every == 0

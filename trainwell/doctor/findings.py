@@ -1,0 +1,155 @@
+"""What the doctor says: findings, in the words of the notes.
+
+A :class:`Finding` names a symptom, its likely cause, where (layer, step,
+epoch), the numbers that triggered it, and the remedy - as config changes
+where trainwell can apply them (``doctor.repair: true``).
+
+The vocabulary, with the remedies of seeds 001-004 (see ../shared/SPEC.md G, H, D, J):
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["CAUSES", "SEVERITIES", "SYMPTOMS", "Finding", "Symptom"]
+
+Severity = Literal["info", "warning", "error"]
+SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Symptom:
+    """One entry of the vocabulary: what it means, why it happens, what to do."""
+
+    id: str
+    means: str
+    remedy: str
+    overrides: tuple[str, ...] = ()  # config changes that apply the remedy
+
+
+SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
+    Symptom("vanishing_gradients",
+            "the gradient shrinks layer by layer towards the input, so the first layers barely learn "
+            "(a product of many derivatives below 1: sigmoid's is at most 0.25)",
+            "use ReLU (derivative 1), He/Xavier initialisation for the activation, batch norm, or residual "
+            "connections",
+            ("model.activation=relu", "model.init=he_normal", "model.norm=batch")),
+    Symptom("exploding_gradients",
+            "the gradient grows layer by layer or step by step until updates throw the weights far away",
+            "clip the gradient's global norm and lower the learning rate",
+            ("clip.max_norm=1.0", "optim.lr*=0.1")),
+    Symptom("saturation",
+            "sigmoid/tanh units sit near their limits, where the derivative is ~0 and they stop learning",
+            "use ReLU, He/Xavier initialisation (smaller pre-activations), batch norm before the activation",
+            ("model.activation=relu", "model.init=he_normal", "model.norm=batch")),
+    Symptom("dead_relu",
+            "ReLU units output 0 for every input, so their gradient is 0 and they never recover",
+            "use leaky ReLU, a lower learning rate, He initialisation",
+            ("model.activation=leaky_relu", "optim.lr*=0.1", "model.init=he_normal")),
+    Symptom("nan_loss",
+            "the loss is NaN or infinite: training cannot go on",
+            "depends on the cause (see it); a numerically stable loss (cross-entropy from logits), clipping "
+            "and a lower learning rate, or clean inputs",
+            ()),
+    Symptom("divergence", "the training loss keeps growing", "lower the learning rate or add a schedule",
+            ("optim.lr*=0.1",)),
+    Symptom("oscillating_loss", "the loss jumps up and down instead of settling: steps overshoot the minimum",
+            "lower the learning rate or decay it (a schedule)", ("optim.lr*=0.3", "schedule.name=cosine")),
+    Symptom("slow_convergence", "the loss has reached a plateau: it barely moves from epoch to epoch",
+            "raise the learning rate, use Adam, add batch norm", ("optim.lr*=3",)),
+    Symptom("underfitting", "the model is bad on the training data itself",
+            "fix the optimisation first (vanishing gradients, learning rate, local minima), then a bigger model",
+            ()),
+    Symptom("overfitting", "good on the training data, worse and worse on the validation data",
+            "early stopping restoring the best weights, dropout, weight decay, more data or augmentation",
+            ("early_stopping.enabled=true", "model.dropout=0.3", "reg.weight_decay=0.0005")),
+    Symptom("learning_rate_too_high", "each update moves the weights by a large share of their size",
+            "lower the learning rate or add a schedule", ("optim.lr*=0.1",)),
+    Symptom("learning_rate_too_low", "updates are tiny compared with the weights: learning crawls",
+            "raise the learning rate", ("optim.lr*=10",)),
+    Symptom("bad_initialisation",
+            "at step 0 the signal's variance collapses or explodes with depth (the rule of seed 004: it should "
+            "stay the same from layer to layer)",
+            "use He initialisation for ReLU, Xavier for tanh/sigmoid, or batch norm",
+            ("model.init=he_normal",)),
+    Symptom("data_leakage", "the same rows are in more than one of train, validation and test (数据穿越)",
+            "remove the shared rows: validation and test scores are too optimistic", ()),
+    Symptom("class_imbalance", "some classes have far fewer rows than others, and their recall suffers",
+            "class weights in the loss or resampling", ("loss=weighted_cross_entropy",)),
+    Symptom("unscaled_inputs", "features have very different scales, which slows and destabilises training",
+            "standardise the inputs (data.standardize=true)", ("data.standardize=true",)),
+    Symptom("bad_input", "the data hold non-finite values or labels outside the model's outputs",
+            "drop or fix the listed rows", ()),
+    Symptom("degradation", "a deeper plain network trains worse than a shallower one (not overfitting: worse "
+            "on the training data)", "add residual connections or batch norm", ("model.residual=true",)),
+]}
+
+# Causes a finding can name (besides another symptom's id).
+CAUSES: dict[str, str] = {
+    "learning_rate_too_high": "the learning rate is too high",
+    "learning_rate_too_low": "the learning rate is too low",
+    "exploding_gradients": "the gradients exploded",
+    "vanishing_gradients": "the gradients vanished",
+    "log_of_zero": "a non-finite operation (log of 0, division by 0, overflow) on finite values",
+    "bad_input": "non-finite values in the batch",
+    "saturating_activation": "the activation saturates (sigmoid/tanh)",
+    "bad_initialisation": "the initial weights are too small or too large",
+    "depth": "many layers multiply the effect",
+}
+
+
+@dataclass
+class Finding:
+    """One thing the doctor found.
+
+    Attributes:
+        symptom: an id of :data:`SYMPTOMS`.
+        cause: an id of :data:`CAUSES` (or a symptom), or None.
+        layer: the module name where it shows, or None.
+        step, epoch: where it was first seen (steps and epochs counted from 0).
+        evidence: the numbers that triggered it.
+        remedy: what to do, in words.
+        severity: ``info``, ``warning`` or ``error``.
+        overrides: config changes that apply the remedy (``key=value``; ``key*=f`` scales a number).
+    """
+
+    symptom: str
+    severity: Severity
+    step: int
+    epoch: int
+    evidence: dict[str, Any] = field(default_factory=dict)
+    cause: str | None = None
+    layer: str | None = None
+    remedy: str = ""
+    overrides: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.symptom not in SYMPTOMS:
+            raise ValueError(f"unknown symptom {self.symptom!r}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+        if not self.remedy:
+            self.remedy = SYMPTOMS[self.symptom].remedy
+        if not self.overrides:
+            self.overrides = list(SYMPTOMS[self.symptom].overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = f" in {self.layer}" if self.layer else ""
+        why = f", because {CAUSES.get(self.cause, self.cause.replace('_', ' '))}" if self.cause else ""
+        numbers = ", ".join(f"{k}={_short(v)}" for k, v in self.evidence.items())
+        return (f"[{self.severity}] {self.symptom.replace('_', ' ')}{where} (epoch {self.epoch}, step {self.step})"
+                f"{why}: {SYMPTOMS[self.symptom].means}. Evidence: {numbers}. Remedy: {self.remedy}.")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list) and len(value) > 8:
+        return "[" + ", ".join(_short(v) for v in value[:8]) + ", ...]"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,228 @@
+"""Probes: what the doctor measures, through hooks that are always removed.
+
+* :class:`ActivationProbe`: forward hooks on activation modules. On sampled
+  steps each records, detached, the share of saturated units, the share of
+  units dead for the whole batch, and the spread (std) of its input, the
+  pre-activation. Units are features (fully connected) or channels (conv).
+* :func:`layer_gradients`: per weighted layer, the RMS of its weight gradient and weights.
+* :class:`UpdateProbe`: ``|w_after - w_before| / |w_before|`` per weighted
+  layer, through the optimizer's step hooks.
+* :func:`first_non_finite`: re-runs a forward pass with hooks on every module
+  and names the first one whose output is non-finite although its inputs
+  are finite (the origin), apart from those that only passed it on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwell.nn.activations import ACTIVATIONS, make_activation
+
+__all__ = ["ActivationProbe", "UpdateProbe", "activation_name", "first_non_finite", "layer_gradients",
+           "weighted_layers"]
+
+
+def _activation_classes() -> dict[type, str]:
+    classes = {}
+    for entry in ACTIVATIONS:
+        if entry.name == "identity":
+            continue
+        classes.setdefault(type(make_activation(entry.name)), entry.name)
+    return classes
+
+
+_ACTIVATION_CLASSES = _activation_classes()
+
+
+def activation_name(module: nn.Module) -> str | None:
+    """The registry name of an activation module (None for other modules)."""
+    return _ACTIVATION_CLASSES.get(type(module))
+
+
+def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module, list[nn.Parameter]]]:
+    """``(name, module, weights)`` of every module owning weight matrices (dim >= 2), in registration order."""
+    layers = []
+    for name, module in model.named_modules():
+        own = [p for p in module.parameters(recurse=False) if p.dim() >= 2 and p.requires_grad]
+        if own:  # weight norm keeps g and v in "<layer>.parametrizations.weight": report the layer
+            layers.append((name.replace(".parametrizations.weight", "") or "model", module, own))
+    return layers
+
+
+def layer_gradients(layers: list[tuple[str, nn.Module, list[nn.Parameter]]]
+                    ) -> list[tuple[float, float] | None]:
+    """``(gradient RMS, weight RMS)`` of each layer's weight matrices (None where no gradient); one sync."""
+    grads, weights, owners = [], [], []
+    for i, (_, _, ws) in enumerate(layers):
+        for w in ws:
+            if w.grad is not None:
+                grads.append(w.grad.detach())
+                weights.append(w.detach())
+                owners.append(i)
+    if not grads:
+        return [None] * len(layers)
+    norms = torch.stack([n.float() for n in torch._foreach_norm(grads + weights)]).cpu().tolist()
+    g2, w2, counts = [0.0] * len(layers), [0.0] * len(layers), [0] * len(layers)
+    for k, (i, g) in enumerate(zip(owners, grads)):
+        g2[i] += norms[k] ** 2
+        w2[i] += norms[len(grads) + k] ** 2
+        counts[i] += g.numel()
+    return [(math.sqrt(g / c), math.sqrt(w / c)) if c else None for g, w, c in zip(g2, w2, counts)]
+
+
+class ActivationProbe:
+    """Forward hooks on every activation module; they record only while ``active``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.active = True
+        self.modules = [(name, module, activation_name(module)) for name, module in model.named_modules()
+                        if activation_name(module) is not None]
+        self.records: dict[str, dict[str, torch.Tensor]] = {}
+        self.skipped: set[str] = set()  # modules whose output could not be read
+        self._handles = [m.register_forward_hook(self._hook(name, kind)) for name, m, kind in self.modules]
+
+    def _hook(self, name: str, kind: str):
+        meta = ACTIVATIONS.entry(kind).meta
+
+        def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+            if not self.active:
+                return
+            if not isinstance(output, torch.Tensor) or not inputs or not isinstance(inputs[0], torch.Tensor):
+                self.skipped.add(name)
+                return
+            with torch.no_grad():
+                y = output.detach()
+                units = y.movedim(1, -1).reshape(-1, y.shape[1]) if y.dim() > 1 else y.reshape(-1, 1)
+                record = {"pre_std": inputs[0].detach().float().std() if inputs[0].numel() > 1
+                          else torch.zeros(())}
+                if meta["saturated"] is not None:
+                    record["saturated"] = meta["saturated"](units).float().mean()
+                if meta["dead"] is not None and units.shape[0] > 1:
+                    record["dead"] = meta["dead"](units).all(dim=0).float().mean()  # share of units dead on all rows
+                self.records[name] = record
+
+        return hook
+
+    def collect(self) -> dict[str, dict[str, float]]:
+        """The records of the last sampled forward pass, as numbers (one sync), then cleared."""
+        names = list(self.records)
+        flat = [(n, k, v) for n in names for k, v in self.records[n].items()]
+        self.records = {}
+        if not flat:
+            return {}
+        values = torch.stack([v.float().cpu() for _, _, v in flat]).tolist()
+        out: dict[str, dict[str, float]] = {n: {} for n in names}
+        for (n, k, _), v in zip(flat, values):
+            out[n][k] = v
+        return out
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+class UpdateProbe:
+    """Relative size of each layer's update, ``|dw| / |w|``, on the steps it is armed for."""
+
+    def __init__(self, optimizer: Any, layers: list[tuple[str, nn.Module, list[nn.Parameter]]]) -> None:
+        self.layers = layers
+        self.armed = False
+        self.before: list[torch.Tensor] | None = None
+        self.ratios: list[float] | None = None
+        self._handles = []
+        if hasattr(optimizer, "register_step_pre_hook") and hasattr(optimizer, "register_step_post_hook"):
+            self._handles = [optimizer.register_step_pre_hook(self._pre),
+                             optimizer.register_step_post_hook(self._post)]
+
+    @property
+    def available(self) -> bool:
+        return bool(self._handles)
+
+    def _weights(self) -> list[torch.Tensor]:
+        return [w for _, _, weights in self.layers for w in weights]
+
+    def _pre(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.armed:
+            self.before = [w.detach().clone() for w in self._weights()]
+
+    def _post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if not self.armed or self.before is None:
+            return
+        self.armed = False
+        weights = self._weights()
+        with torch.no_grad():
+            deltas = torch._foreach_sub([w.detach() for w in weights], self.before)
+            num = torch.stack([n.float() for n in torch._foreach_norm(deltas)]).cpu().tolist()
+            den = torch.stack([n.float() for n in torch._foreach_norm(self.before)]).cpu().tolist()
+        self.before = None
+        per_layer, i = [], 0
+        for _, _, ws in self.layers:
+            n2 = sum(num[i + j] ** 2 for j in range(len(ws)))
+            d2 = sum(den[i + j] ** 2 for j in range(len(ws)))
+            per_layer.append(math.sqrt(n2) / math.sqrt(d2) if d2 > 0 else float("inf"))
+            i += len(ws)
+        self.ratios = per_layer
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v)
+
+
+def _finite(value: Any) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in _tensors(value) if t.is_floating_point())
+
+
+@torch.no_grad()
+def first_non_finite(model: nn.Module, inputs: torch.Tensor) -> dict[str, Any]:
+    """Re-run ``model(inputs)`` and find where non-finite values start.
+
+    Returns:
+        ``{"origin": name or None, "passed_on": [names], "output_finite": bool,
+        "params_finite": bool}``: the first module (in execution order) whose
+        output is non-finite while its inputs are finite; the modules that
+        received non-finite values and passed them on; whether the model's
+        output is finite; whether the origin's own parameters are finite.
+    """
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    origin: list[tuple[str, nn.Module]] = []
+    passed: list[str] = []
+
+    def hook(name: str):
+        def f(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+            if _finite(output):
+                return
+            if _finite(args):
+                if not origin:
+                    origin.append((name, module))
+            else:
+                passed.append(name)
+
+        return f
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
+    try:
+        output = model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    name, module = origin[0] if origin else (None, None)
+    params_finite = module is None or all(bool(torch.isfinite(p).all()) for p in module.parameters())
+    return {"origin": name, "passed_on": passed, "output_finite": _finite(output), "params_finite": params_finite}
