@@ -279,7 +279,16 @@ class Doctor:
             worst = max(values, key=values.get)
             if self._held(symptom, values[worst] > share) >= self.t.persist:
                 self._found(symptom, "warning", {f"{kind}_share": values[worst], "per_layer": values}, layer=worst,
-                            cause="saturating_activation" if symptom == "saturation" else None)
+                            cause=self._unit_cause(symptom))
+
+    def _unit_cause(self, symptom: str) -> str | None:
+        """Why units saturated or died: too large steps threw them there, or they started there."""
+        steps = [statistics.median(r) for r in self._update_ratios if r and all(map(math.isfinite, r))]
+        if steps and max(steps) > self.t.update_high:
+            return "learning_rate_too_high"
+        if self._counts.get(symptom, 0) >= self.step // self.every + 1:  # held since the first sample
+            return "bad_initialisation"
+        return "saturating_activation" if symptom == "saturation" else None
 
     def _check_updates(self) -> None:
         ratios = self._update_ratios[-1]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["CAUSES", "SEVERITIES", "SYMPTOMS", "Finding", "Symptom"]
+__all__ = ["CAUSES", "NAN_REMEDIES", "SEVERITIES", "SYMPTOMS", "Finding", "Symptom"]
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
@@ -85,6 +85,16 @@ SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
             "on the training data)", "add residual connections or batch norm", ("model.residual=true",)),
 ]}
 
+# What to do about a NaN loss, by cause, and the config changes that do it.
+NAN_REMEDIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bad_input": ("drop or fix the listed rows", ()),
+    "log_of_zero": ("use a numerically stable loss (cross-entropy from logits, log-softmax) and guard log/sqrt/division "
+                    "in the model", ("loss=cross_entropy",)),
+    "exploding_gradients": ("clip the gradient's global norm and lower the learning rate",
+                            ("clip.max_norm=1.0", "optim.lr*=0.1")),
+    "learning_rate_too_high": ("lower the learning rate", ("optim.lr*=0.1",)),
+}
+
 # Causes a finding can name (besides another symptom's id).
 CAUSES: dict[str, str] = {
     "learning_rate_too_high": "the learning rate is too high",
@@ -129,10 +139,13 @@ class Finding:
             raise ValueError(f"unknown symptom {self.symptom!r}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+        remedy, overrides = SYMPTOMS[self.symptom].remedy, SYMPTOMS[self.symptom].overrides
+        if self.symptom == "nan_loss" and self.cause in NAN_REMEDIES:
+            remedy, overrides = NAN_REMEDIES[self.cause]
         if not self.remedy:
-            self.remedy = SYMPTOMS[self.symptom].remedy
+            self.remedy = remedy
         if not self.overrides:
-            self.overrides = list(SYMPTOMS[self.symptom].overrides)
+            self.overrides = list(overrides)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,12 +8,6 @@ from trainwell.doctor.findings import Finding
 
 __all__ = ["plan_repair", "resolve_overrides"]
 
-# What to change for a NaN loss, by cause.
-_NAN = {
-    "learning_rate_too_high": ["optim.lr*=0.1"],
-    "exploding_gradients": ["clip.max_norm=1.0", "optim.lr*=0.1"],
-    "log_of_zero": ["loss=cross_entropy"],
-}
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 # Symptoms whose remedy is left to the user (no safe config change).
 _MANUAL = {"bad_input", "data_leakage", "underfitting", "degradation", "unscaled_inputs"}
@@ -64,7 +58,7 @@ def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) 
     for finding in sorted(findings, key=lambda f: _ORDER[f.severity]):
         if finding.severity == "info" or finding.symptom in _MANUAL:
             continue
-        wanted = _NAN.get(finding.cause or "", []) if finding.symptom == "nan_loss" else list(finding.overrides)
+        wanted = [o for o in finding.overrides if "=" in o]
         changes = resolve_overrides(_fits(cfg, wanted), cfg)
         if changes and changes not in tried:
             return finding, changes

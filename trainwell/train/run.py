@@ -300,8 +300,7 @@ def _drop_bad_rows(data: Data, findings: list[Finding]) -> Data:
         dropped = int((~keep).sum())
         if dropped:
             findings.append(Finding("bad_input", "info", 0, 0, {"split": name, "dropped_rows": dropped},
-                                    cause="bad_input", remedy="the rows were dropped (doctor.repair)",
-                                    overrides=["-"]))
+                                    cause="bad_input", remedy="the rows were dropped (doctor.repair)"))
     return replace(data, **splits)
 
 

@@ -1,0 +1,244 @@
+"""The doctor on hand-written PyTorch loops: each rule fires on the mechanism it tests, and only there."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainwell.data import load_data
+from trainwell.doctor import Doctor, Finding
+
+DATA = load_data("mnist1d", n_samples=1500)
+X = (DATA.train.x - DATA.mean) / DATA.std
+Y = DATA.train.y
+
+
+def mlp(depth, act=nn.ReLU, width=64, init=None):
+    layers, d = [], 40
+    for _ in range(depth):
+        lin = nn.Linear(d, width)
+        if init is not None:
+            init(lin)
+        layers += [lin, act()]
+        d = width
+    return nn.Sequential(*layers, nn.Linear(d, 10))
+
+
+def loop(model, optimizer, epochs=3, x=X, y=Y, batch=64, loss_fn=F.cross_entropy, **doctor_kw):
+    """The three added lines of the contract: Doctor(...), observe(...), end_epoch(...)."""
+    doctor = Doctor(model, optimizer, **doctor_kw)
+    for _ in range(epochs):
+        total, correct, n = 0.0, 0, 0
+        for i in range(0, len(x), batch):
+            xb, yb = x[i:i + batch], y[i:i + batch]
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            optimizer.zero_grad()
+            loss.backward()
+            doctor.observe(loss, inputs=xb, targets=yb)
+            if doctor.has("nan_loss"):
+                break
+            optimizer.step()
+            total, correct, n = total + loss.item() * len(yb), correct + (out.argmax(1) == yb).sum().item(), n + len(yb)
+        doctor.end_epoch(train_loss=total / max(n, 1), train_acc=correct / max(n, 1))
+    doctor.close()
+    return doctor
+
+
+def symptoms(doctor):
+    return {f.symptom for f in doctor.findings if f.severity != "info"}
+
+
+def test_a_healthy_run_yields_nothing_above_info():
+    torch.manual_seed(0)
+    model = mlp(3)
+    doctor = loop(model, torch.optim.Adam(model.parameters(), 1e-3), epochs=4)
+    assert symptoms(doctor) == set(), [str(f) for f in doctor.findings]
+    assert doctor.worst() == "none"
+
+
+def test_deep_sigmoid_net_has_vanishing_gradients_in_its_first_layer():
+    torch.manual_seed(0)
+    model = mlp(6, nn.Sigmoid)
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.1), epochs=1)
+    f = next(f for f in doctor.findings if f.symptom == "vanishing_gradients")
+    assert f.layer == "0" and f.cause == "saturating_activation"
+    assert f.evidence["ratio"] < 1e-2  # measured ~1e-5 for 6 sigmoid layers
+
+
+def test_large_tanh_weights_saturate():
+    torch.manual_seed(0)
+    model = mlp(3, nn.Tanh, init=lambda l: nn.init.normal_(l.weight, 0, 2.0))
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1)
+    f = next(f for f in doctor.findings if f.symptom == "saturation")
+    assert f.evidence["saturated_share"] > 0.6 and f.layer in {"1", "3", "5"}
+
+
+def test_negative_biases_kill_relus():
+    torch.manual_seed(0)
+    model = mlp(3, init=lambda l: nn.init.constant_(l.bias, -5.0))
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1)
+    f = next(f for f in doctor.findings if f.symptom == "dead_relu")
+    assert f.evidence["dead_share"] > 0.5
+    assert "learning_rate_too_low" not in symptoms(doctor)  # no gradient at all is not a small step
+
+
+def test_huge_init_explodes_and_its_nan_is_blamed_on_exploding_gradients():
+    torch.manual_seed(0)
+    model = mlp(8, init=lambda l: nn.init.normal_(l.weight, 0, 1.0))
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1)
+    assert "bad_initialisation" in symptoms(doctor)
+    nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
+    assert nan.cause == "exploding_gradients" and nan.severity == "error"
+
+
+def test_too_high_learning_rate_nan_names_the_learning_rate_and_the_origin():
+    torch.manual_seed(0)
+    model = mlp(3)
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 20.0), epochs=1)
+    nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
+    assert nan.cause == "learning_rate_too_high"
+    assert nan.layer in {"0", "2", "4", "6"}  # a linear layer overflowed first; later ones only passed it on
+    assert "optim.lr*=0.1" in nan.overrides
+
+
+def test_bad_input_rows_are_named():
+    torch.manual_seed(0)
+    x = X.clone()
+    x[70, 3] = float("nan")  # row 6 of the second batch of 64
+    model = mlp(2)
+    doctor = loop(model, torch.optim.Adam(model.parameters(), 1e-3), epochs=1, x=x)
+    nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
+    assert nan.cause == "bad_input" and nan.evidence["rows_in_batch"] == [6] and nan.step == 1
+
+
+def test_log_of_zero_in_the_loss_is_told_apart_from_the_model():
+    def naive(logits, y):  # log of a softmax probability that underflows to 0
+        p = torch.exp(logits) / torch.exp(logits).sum(1, keepdim=True)
+        return -torch.log(p.gather(1, y[:, None])).mean()
+
+    torch.manual_seed(0)
+    model = mlp(2)
+    with torch.no_grad():
+        model[-1].weight.mul_(500.0)
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 1e-3), epochs=1, loss_fn=naive)
+    nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
+    assert nan.cause == "log_of_zero" and nan.layer == "loss"
+    assert nan.overrides == ["loss=cross_entropy"]
+
+
+class LogLayer(nn.Module):
+    def forward(self, x):
+        return torch.log(x)  # log of ReLU outputs: log(0) = -inf from finite values
+
+
+def test_a_non_finite_operation_inside_the_model_names_its_module_not_the_ones_after():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(40, 16), nn.ReLU(), LogLayer(), nn.Linear(16, 10), nn.ReLU(), nn.Linear(10, 10))
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1)
+    nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
+    assert nan.layer == "2" and nan.cause == "log_of_zero"
+    assert nan.evidence["passed_on"][:2] == ["3", "4"]
+
+
+def test_tiny_learning_rate_is_too_low_and_plateaus():
+    torch.manual_seed(0)
+    model = mlp(2)
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 1e-7), epochs=7, every=5)
+    found = symptoms(doctor)
+    assert {"learning_rate_too_low", "slow_convergence", "underfitting"} <= found
+    plateau = next(f for f in doctor.findings if f.symptom == "slow_convergence")
+    assert plateau.cause == "learning_rate_too_low"
+
+
+def test_epoch_rules_on_given_numbers():
+    d = Doctor(nn.Linear(2, 2))
+    for loss in (1.0, 0.8, 0.9, 1.2, 1.6, 2.0):  # rises three epochs running to 2x its minimum
+        d.end_epoch(train_loss=loss)
+    assert d.has("divergence")
+    d = Doctor(nn.Linear(2, 2))
+    for loss in (1.0, 1.5, 0.9, 1.4, 0.8, 1.3, 0.9, 1.4, 0.8):
+        d.end_epoch(train_loss=loss)
+    assert d.has("oscillating_loss") and not d.has("divergence")
+    d = Doctor(nn.Linear(2, 2))
+    for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
+        d.end_epoch(train_loss=1.0 - 0.1 * i, val_loss=val, train_acc=0.6 + 0.05 * i, val_acc=0.6)
+    f = next(f for f in d.findings if f.symptom == "overfitting")
+    assert f.evidence["best_epoch"] == 2 and f.severity == "warning"
+    healthy = Doctor(nn.Linear(2, 2))
+    for i in range(10):
+        healthy.end_epoch(train_loss=1.0 / (i + 1), val_loss=1.1 / (i + 1), train_acc=0.5 + 0.05 * i,
+                          val_acc=0.5 + 0.04 * i)
+    assert healthy.findings == []
+
+
+def test_hooks_are_removed_and_the_model_is_unchanged():
+    model = mlp(2)
+    before = [len(m._forward_hooks) for m in model.modules()]
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+    with Doctor(model, opt) as doctor:
+        assert sum(len(m._forward_hooks) for m in model.modules()) > 0
+        model(X[:4]).sum().backward()
+        doctor.observe(torch.tensor(1.0), inputs=X[:4])
+        opt.step()
+    assert [len(m._forward_hooks) for m in model.modules()] == before
+    assert len(opt._optimizer_step_pre_hooks) == 0 and len(opt._optimizer_step_post_hooks) == 0
+
+
+def test_what_it_cannot_measure_is_said_once_and_nothing_crashes():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x * 2  # a tuple output
+
+    model = nn.Sequential(Pair())
+    d = Doctor(model, optimizer=None)
+    assert any("no weight matrices" in n for n in d.notes)
+    assert any("no activation modules" in n for n in d.notes)
+    assert any("update sizes" in n for n in d.notes)
+    for _ in range(3):
+        d.observe(torch.tensor(0.5))
+    d.end_epoch(train_loss=0.5)
+    assert d.findings == []
+
+    class Broken:
+        def __float__(self):
+            raise RuntimeError("boom")
+
+    d.observe(Broken())  # an internal error: said once, never raised
+    assert any("internal error" in n for n in d.notes)
+    d.observe(torch.tensor(0.5))
+    d.end_epoch(train_loss=0.5)
+
+
+def test_state_dict_round_trip_continues_the_diagnosis():
+    torch.manual_seed(0)
+    model = mlp(6, nn.Sigmoid)
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+    d = Doctor(model, opt)
+    for i in range(12):
+        out = model(X[i * 32:(i + 1) * 32])
+        loss = F.cross_entropy(out, Y[i * 32:(i + 1) * 32])
+        opt.zero_grad()
+        loss.backward()
+        d.observe(loss)
+        opt.step()
+    state = d.state_dict()
+    d.close()
+    again = Doctor(model, opt)
+    again.load_state_dict(state)
+    assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in d.findings]
+    assert again.step == 12
+    again.close()
+
+
+def test_findings_read_as_plain_words():
+    f = Finding("dead_relu", "warning", step=3, epoch=0, evidence={"dead_share": 0.75}, layer="net.hidden0.act")
+    text = str(f)
+    assert text.startswith("[warning] dead relu in net.hidden0.act (epoch 0, step 3)")
+    assert "dead_share=0.75" in text and "leaky ReLU" in text
+    assert f.overrides == ["model.activation=leaky_relu", "optim.lr*=0.1", "model.init=he_normal"]
+    with pytest.raises(ValueError, match="unknown symptom"):
+        Finding("sadness", "warning", 0, 0)
+    assert math.isfinite(0.0)

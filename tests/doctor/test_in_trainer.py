@@ -1,0 +1,82 @@
+"""The doctor inside trainwell.train: audit, diagnosis.json, repair, early stopping."""
+
+import json
+
+import pytest
+import torch
+
+import trainwell
+from trainwell.data import Data, Split, load_data
+from trainwell.errors import TrainwellError
+
+SMALL = {"data": {"name": "moons", "n_samples": 400}, "model": {"width": 16, "depth": 2},
+         "train": {"epochs": 4, "progress": False}, "checkpoint": {"every_epochs": None, "best": False}}
+
+
+def test_a_healthy_run_writes_a_clean_diagnosis(tmp_path):
+    run = trainwell.train(SMALL, out=tmp_path / "run")
+    diagnosis = json.loads((tmp_path / "run" / "diagnosis.json").read_text())
+    assert diagnosis == run.diagnosis
+    assert [f for f in diagnosis["findings"] if f["severity"] != "info"] == []
+    assert diagnosis["audit"] == []
+
+
+def test_nan_stops_the_run_and_repair_lowers_the_learning_rate(tmp_path):
+    sick = {**SMALL, "data": {"name": "mnist1d", "n_samples": 1000}, "optim": {"name": "sgd", "lr": 20.0},
+            "model": {"width": 64, "depth": 3}}
+    run = trainwell.train(sick, out=tmp_path / "sick")
+    nan = next(f for f in run.findings if f.symptom == "nan_loss")
+    assert nan.cause == "learning_rate_too_high" and run.metrics["epochs_run"] == nan.epoch < 4
+    assert torch.isfinite(torch.cat([p.flatten() for p in run.model.parameters()])).all()  # stopped before the update
+    repaired = trainwell.train(sick, overrides=["doctor.repair=true"], out=tmp_path / "repaired")
+    repairs = repaired.diagnosis["repairs"]
+    assert repairs[0]["symptom"] == "nan_loss" and repairs[0]["changes"] == ["optim.lr=2"]
+    assert repaired.config.optim.lr < 20.0 and repaired.metrics["epochs_run"] == 4
+    assert not any(f.symptom == "nan_loss" for f in repaired.findings)
+    assert "lr: 2.0" in (tmp_path / "repaired" / "config.yaml").read_text()  # the config that was run
+
+
+def _data_with(x_train, y_train, base):
+    return Data("custom", "tabular", Split(x_train, y_train), base.val, base.test, base.n_classes, base.mean, base.std)
+
+
+def test_audit_names_bad_rows_leakage_imbalance_and_scale(tmp_path):
+    base = load_data("moons", n_samples=400)
+    x = base.train.x.clone()
+    x[[3, 17]] = float("nan")
+    bad = _data_with(x, base.train.y, base)
+    with pytest.raises(TrainwellError, match=r"non-finite values \(train rows \[3, 17\]\).*doctor.repair=true"):
+        trainwell.train(SMALL, out=tmp_path / "bad", data=bad)
+    assert not (tmp_path / "bad").exists()  # nothing written
+    fixed = trainwell.train(SMALL, overrides=["doctor.repair=true"], out=tmp_path / "fixed", data=bad)
+    dropped = next(f for f in fixed.findings if f.symptom == "bad_input" and f.severity == "info")
+    assert dropped.evidence == {"split": "train", "dropped_rows": 2}
+
+    leaky = Data("leaky", "tabular", base.train, Split(base.train.x[:30], base.train.y[:30]), base.test,
+                 base.n_classes, base.mean, base.std)
+    run = trainwell.train(SMALL, out=tmp_path / "leaky", data=leaky)
+    leak = next(f for f in run.findings if f.symptom == "data_leakage")
+    assert leak.evidence["shared_rows"] == {"train/val": 30}
+
+    keep = torch.cat([torch.nonzero(base.train.y == 0).flatten(), torch.nonzero(base.train.y == 1).flatten()[:12]])
+    skewed = _data_with(base.train.x[keep], base.train.y[keep], base)
+    run = trainwell.train(SMALL, out=tmp_path / "skewed", data=skewed)
+    imbalance = next(f for f in run.findings if f.symptom == "class_imbalance")
+    assert imbalance.evidence["minority_classes"] == [1]
+
+    cancer = {**SMALL, "data": {"name": "breast_cancer"}}
+    on = trainwell.train(cancer, out=tmp_path / "cancer-on")
+    off = trainwell.train(cancer, overrides=["data.standardize=false"], out=tmp_path / "cancer-off")
+    assert [(f.symptom, f.severity) for f in on.findings if f.symptom == "unscaled_inputs"] == [("unscaled_inputs", "info")]
+    assert [(f.symptom, f.severity) for f in off.findings if f.symptom == "unscaled_inputs"] == [("unscaled_inputs", "warning")]
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(tmp_path):
+    cfg = {**SMALL, "data": {"name": "mnist1d", "n_samples": 600}, "model": {"width": 128, "depth": 2, "dropout": 0},
+           "train": {"epochs": 60, "progress": False},
+           "early_stopping": {"enabled": True, "patience": 3}}
+    run = trainwell.train(cfg, out=tmp_path / "run")
+    val = [h["val_loss"] for h in run.history]
+    best = min(range(len(val)), key=val.__getitem__)
+    assert len(val) == best + 1 + 3 < 60  # stopped 3 epochs after the best
+    assert run.metrics["val"]["loss"] == pytest.approx(val[best], rel=1e-5)  # the best weights are back
