@@ -20,15 +20,19 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   a ratio below 1e-2 (above 1e2) means the factors shrink (grow) - sigmoid's
   derivative, at most 0.25, gives 0.25^3 ~ 1.6e-2 after three layers, while
   ReLU nets with He or torch's default init measure 0.1-0.3. Exploding also
-  when a layer's gradient RMS exceeds 100x its weights' RMS (one SGD step of
-  lr 0.01 would double the weights), when the gradient grows 1000-fold since
-  the first step, or when it becomes non-finite.
+  when the weight gradients' RMS exceeds 10 (with a loss whose derivative is
+  bounded, as cross-entropy's, a weight gradient scales with the activations
+  it multiplies; 25 healthy benchmark runs stay below 0.04), when it grows
+  1000-fold since the first step to above 1, or when it becomes non-finite.
 * saturation / dead ReLU: share of units whose derivative is ~0 (sigmoid/tanh
   output within 3% of its limits; ReLU output 0 for every row of the batch),
   above 60% / 50% of a layer, on two samples in a row.
 * learning rate: ``|dw| / |w|`` per step; healthy training moves weights by
-  ~1e-3 of their size per step. Above 0.1 the steps overshoot; below 1e-6
-  nothing moves.
+  ~1e-3 of their size per step. Above 0.1 on two samples in a row the steps
+  overshoot (one sample is not enough: RMSprop's first step, without bias
+  correction, is 10x its rate); below 1e-6 nothing moves, and below 1e-4 on
+  a plateau it is why.
+* divergence within an epoch: the loss ten times its first value.
 * bad initialisation: at step 0 the spread of the pre-activations falls
   below 1/10 (or rises above 10x) of the first layer's by the last.
 * NaN loss: the cause is named: ``bad_input`` (the batch holds non-finite
@@ -40,8 +44,9 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   modules that only passed it on.
 * per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum),
   oscillation (the loss changed direction 5 times in 8 epochs by >10%),
-  plateau (less than 1% better in 5 epochs while far from fitted: slow
-  convergence, and underfitting when the training accuracy stays below 0.7),
+  plateau (less than 1% better in 5 epochs before the loss has halved or the
+  training accuracy reached 0.9: slow convergence, and underfitting when the
+  training accuracy stays below 0.7),
   overfitting (validation loss 5% above its minimum for 3 epochs while the
   training loss still falls).
 
@@ -73,7 +78,7 @@ class Thresholds:
 
     vanishing_ratio: float = 1e-2
     exploding_ratio: float = 1e2
-    exploding_relative: float = 1e2
+    exploding_rms: float = 10.0
     exploding_growth: float = 1e3
     saturated_share: float = 0.6
     dead_share: float = 0.5
@@ -90,6 +95,7 @@ class Thresholds:
     overfit_rise: float = 0.05
     divergence_epochs: int = 3
     divergence_factor: float = 1.5
+    divergence_jump: float = 10.0
     oscillation_window: int = 8
     oscillation_turns: int = 5
     oscillation_size: float = 0.1
@@ -146,6 +152,7 @@ class Doctor:
         self._nan_seen = False
         self._broken = False
         self._reported: set[str] = set()
+        self._first_loss: float | None = None
 
     # ------------------------------------------------------------------ context
 
@@ -216,6 +223,11 @@ class Doctor:
             self.acts.collect()
             return
         self._losses.append(value)
+        if self._first_loss is None:
+            self._first_loss = value
+        elif self.step >= 5 and value > self.t.divergence_jump * max(self._first_loss, 1e-12):
+            self._found("divergence", "error", {"loss": value, "first_loss": self._first_loss},
+                        cause="exploding_gradients" if self.has("exploding_gradients") else "learning_rate_too_high")
         if self.updates is not None and self.updates.ratios is not None:
             self._update_ratios.append(self.updates.ratios)
             self.updates.ratios = None
@@ -239,25 +251,25 @@ class Doctor:
         if not present:
             return
         overall = math.sqrt(sum(g * g for _, g, _ in present) / len(present))
-        relative = max(g / w if w > 0 else math.inf for _, g, w in present)  # gradient vs weight scale
         (first_i, first, _), (_, last, _) = present[0], present[-1]
         ratio = first / last if last > 0 else (math.inf if first > 0 else 1.0)
-        self._grads.append({"step": self.step, "rms": overall, "ratio": ratio, "relative": relative})
+        self._grads.append({"step": self.step, "rms": overall, "ratio": ratio})
         start = self._grads[0]["rms"]
         growth = overall / start if start > 0 else 1.0
         name = self.layers[first_i][0]
         evidence = {"grad_rms_first_layer": first, "grad_rms_last_layer": last, "ratio": ratio,
-                    "grad_to_weight_max": relative, "growth_since_start": growth}
+                    "grad_rms": overall, "growth_since_start": growth}
         if not math.isfinite(overall):
             self._found("exploding_gradients", "error", evidence, layer=name, cause="non_finite_gradients")
         elif len(present) > 1 and self._held("vanishing", ratio < self.t.vanishing_ratio) >= self.t.persist:
             cause = "saturating_activation" if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules) \
                 else ("bad_initialisation" if self.has("bad_initialisation") else "depth")
             self._found("vanishing_gradients", "warning", evidence, layer=name, cause=cause)
-        elif self._held("exploding", ratio > self.t.exploding_ratio or relative > self.t.exploding_relative) \
-                >= self.t.persist or growth > self.t.exploding_growth:
-            self._found("exploding_gradients", "error" if growth > self.t.exploding_growth else "warning",
-                        evidence, layer=name, cause="depth" if ratio > self.t.exploding_ratio else None)
+        elif self._held("exploding", ratio > self.t.exploding_ratio) >= self.t.persist \
+                or overall > self.t.exploding_rms or (growth > self.t.exploding_growth and overall > 1.0):
+            self._found("exploding_gradients", "warning" if ratio > self.t.exploding_ratio else "error",
+                        evidence, layer=name, cause="depth" if ratio > self.t.exploding_ratio else
+                        ("bad_initialisation" if self.has("bad_initialisation") else None))
 
     def _check_activations(self, acts: dict[str, dict[str, float]]) -> None:
         if self.step == 0 and len(acts) >= 2:
@@ -300,14 +312,14 @@ class Doctor:
         if self._held("lr_high", median > self.t.update_high) >= self.t.persist:
             self._found("learning_rate_too_high", "warning", evidence)
         moving = bool(self._grads) and self._grads[-1]["rms"] > 1e-8  # no gradient at all is another problem
-        if self._held("lr_low", moving and max(finite) < self.t.update_low) >= self.t.persist + 1:
+        if self._held("lr_low", moving and max(finite) < self.t.update_low) >= self.t.persist:
             self._found("learning_rate_too_low", "warning", evidence)
 
     def _growth_cause(self) -> str:
         """Why numbers grew until they overflowed: exploding gradients or too large steps."""
         if self._grads:
             first = self._grads[0]
-            if first["ratio"] > self.t.exploding_ratio or first["relative"] > self.t.exploding_relative \
+            if first["ratio"] > self.t.exploding_ratio or first["rms"] > self.t.exploding_rms \
                     or not math.isfinite(first["rms"]):
                 return "exploding_gradients"  # large from the start, before any step: depth or init
         if self._update_ratios and statistics.median(
@@ -331,7 +343,11 @@ class Doctor:
         trace = first_non_finite(self.model, inputs)
         evidence.update(passed_on=trace["passed_on"][:10])
         if trace["origin"] is None:  # every module's output is finite: the loss made the NaN
-            self._found("nan_loss", "error", evidence, cause="log_of_zero", layer="loss")
+            evidence["output_max_abs"] = trace["output_max_abs"]
+            if trace["output_max_abs"] > 1e30:  # a stable loss overflows only on outputs near float32's limit
+                self._found("nan_loss", "error", evidence, cause=self._growth_cause(), layer="loss")
+            else:
+                self._found("nan_loss", "error", evidence, cause="log_of_zero", layer="loss")
             return
         module = dict(self.model.named_modules())[trace["origin"]]
         has_params = any(True for _ in module.parameters(recurse=False))
@@ -385,13 +401,17 @@ class Doctor:
         if len(losses) > t.plateau_epochs:
             before = losses[-t.plateau_epochs - 1]
             gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)
-            fitted = accs[-1] >= t.fitted_accuracy if accs else losses[-1] < 0.5 * losses[0]
+            # a plateau after the loss has halved is convergence (noisy data stop somewhere), not a problem
+            fitted = losses[-1] < 0.5 * losses[0] or (bool(accs) and accs[-1] >= t.fitted_accuracy)
             if gain < t.plateau_improvement and not fitted:
                 cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
                                           "learning_rate_too_high") if self.has(s)), None)
                 if cause is None and self._update_ratios:
                     recent = [statistics.median(r) for r in self._update_ratios[-5:]]
-                    cause = "learning_rate_too_low" if max(recent) < 1e-4 else None
+                    if max(recent) < 100 * t.update_low:  # steps ~1e-4 of the weights or less, and nothing moves
+                        cause = "learning_rate_too_low"
+                        self._found("learning_rate_too_low", "warning",
+                                    {"update_to_weight_median": recent, "train_loss": losses[-1]})
                 evidence = {"train_loss": losses[-t.plateau_epochs - 1:], "improvement": gain}
                 if accs:
                     evidence["train_acc"] = accs[-1]

@@ -196,7 +196,7 @@ def first_non_finite(model: nn.Module, inputs: torch.Tensor) -> dict[str, Any]:
 
     Returns:
         ``{"origin": name or None, "passed_on": [names], "output_finite": bool,
-        "params_finite": bool}``: the first module (in execution order) whose
+        "params_finite": bool, "output_max_abs": float}``: the first module (in execution order) whose
         output is non-finite while its inputs are finite; the modules that
         received non-finite values and passed them on; whether the model's
         output is finite; whether the origin's own parameters are finite.
@@ -225,4 +225,6 @@ def first_non_finite(model: nn.Module, inputs: torch.Tensor) -> dict[str, Any]:
             h.remove()
     name, module = origin[0] if origin else (None, None)
     params_finite = module is None or all(bool(torch.isfinite(p).all()) for p in module.parameters())
-    return {"origin": name, "passed_on": passed, "output_finite": _finite(output), "params_finite": params_finite}
+    floats = [t.detach().abs().max().item() for t in _tensors(output) if t.is_floating_point() and t.numel()]
+    return {"origin": name, "passed_on": passed, "output_finite": _finite(output), "params_finite": params_finite,
+            "output_max_abs": max(floats, default=0.0)}

@@ -6,9 +6,10 @@ from typing import Any
 
 from trainwell.doctor.findings import Finding
 
-__all__ = ["plan_repair", "resolve_overrides"]
+__all__ = ["plan_repair", "repairable", "resolve_overrides"]
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
+_WITH_OPTIONS = ("model.init", "model.activation", "model.norm")
 # Symptoms whose remedy is left to the user (no safe config change).
 _MANUAL = {"bad_input", "data_leakage", "underfitting", "degradation", "unscaled_inputs"}
 
@@ -33,6 +34,8 @@ def resolve_overrides(overrides: list[str], cfg: Any) -> list[str]:
         key, value = item.split("=", 1)
         if str(_get(cfg, key)).lower() != value.lower():
             out.append(item)
+            if key in _WITH_OPTIONS and _get(cfg, f"{key}_options"):  # options of the old choice do not carry over
+                out.append(f"{key}_options={{}}")
     return out
 
 
@@ -50,16 +53,30 @@ def _fits(cfg: Any, overrides: list[str]) -> list[str]:
     return keep
 
 
+def repairable(finding: Finding, cfg: Any) -> bool:
+    """Whether the finding has a remedy trainwell can apply to ``cfg``."""
+    return finding.severity != "info" and finding.symptom not in _MANUAL and \
+        "repaired_in_place" not in finding.evidence and \
+        bool(resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg))
+
+
 def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) -> tuple[Finding, list[str]] | None:
     """The finding to repair first (most severe, in order found) and the config changes that repair it.
 
-    Returns None when nothing found has a config remedy not already tried.
+    Returns None when nothing found has a valid config remedy not already tried.
     """
+    from trainwell.config import apply_overrides
+    from trainwell.errors import TrainwellError
+
     for finding in sorted(findings, key=lambda f: _ORDER[f.severity]):
-        if finding.severity == "info" or finding.symptom in _MANUAL:
+        if not repairable(finding, cfg):
             continue
-        wanted = [o for o in finding.overrides if "=" in o]
-        changes = resolve_overrides(_fits(cfg, wanted), cfg)
-        if changes and changes not in tried:
-            return finding, changes
+        changes = resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg)
+        if changes in tried:
+            continue
+        try:
+            apply_overrides(cfg, changes)
+        except TrainwellError:  # a remedy this config cannot take
+            continue
+        return finding, changes
     return None

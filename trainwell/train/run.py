@@ -35,6 +35,7 @@ from trainwell.models import build_model, count_parameters
 from trainwell.optim.registry import build_optimizer
 from trainwell.optim.schedules import build_schedule
 from trainwell.doctor import DoctorCallback, Finding, audit, plan_repair
+from trainwell.doctor.remedies import repairable
 from trainwell.train.callbacks import Callback, EarlyStopping, GradientClipping, HistoryFile, ProgressBar
 from trainwell.train.checkpoint import (Checkpoint, config_digest, latest_checkpoint, load_checkpoint,
                                         restore_rng)
@@ -263,6 +264,9 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress, data=data)
         repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
                         "layer": finding.layer, "changes": changes, "before": before, "after": _outcome(run)})
+    in_place = [f for f in run.findings if "repaired_in_place" in f.evidence]
+    repairs += [{"attempt": len(repairs) + 1, "symptom": f.symptom, "cause": f.cause, "layer": f.layer,
+                 "changes": [f.evidence["repaired_in_place"]], "after": _outcome(run)} for f in in_place]
     if repairs:
         run.diagnosis["repairs"] = repairs
         atomic_write_text(run.dir / "diagnosis.json", json.dumps(run.diagnosis, indent=2, default=str))
@@ -346,7 +350,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
             if (c.every_steps or c.every_epochs or c.best) else None
         e = cfg.early_stopping
         stopper = EarlyStopping(e.monitor, e.mode, e.min_delta, e.patience, e.restore_best) if e.enabled else None
-        doctor = DoctorCallback(cfg.doctor.every, on_finding=(lambda f: _say(progress, cfg, str(f)))) \
+        doctor = DoctorCallback(cfg.doctor.every, on_finding=(lambda f: _say(progress, cfg, str(f))),
+                                stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None) \
             if cfg.doctor.enabled else None
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,

@@ -1,0 +1,291 @@
+"""The sick-run benchmark's cases: deliberately broken set-ups and healthy ones.
+
+Each case is a small config (or, for problems in the data, a config plus data
+built here) with what a correct diagnosis must contain:
+
+* ``expect``: symptoms that must be found (recall);
+* ``allow``: symptoms that may also be found because the injected problem
+  causes them too (e.g. a sigmoid net that vanishes also plateaus); any
+  other finding above ``info`` counts against precision;
+* ``cause``: the cause the NaN finding must name;
+* ``layer``: the layer the main finding must name (a prefix of the module name);
+* ``fix``: overrides that undo the injected fault; the run with them is the
+  healthy baseline the repaired run is compared with.
+
+Healthy cases expect nothing and allow nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from trainwell.data import Data, Split, load_data
+
+QUICK = {"train": {"progress": False}, "checkpoint": {"every_epochs": None, "best": False}}
+
+
+def cfg(data: str, epochs: int, n: int | None = None, model: dict | None = None, optim: dict | None = None,
+        **more: Any) -> dict[str, Any]:
+    c = {"data": {"name": data, **({"n_samples": n} if n else {})}, "model": {"dropout": 0.0, **(model or {})},
+         "optim": optim or {}, "train": {"epochs": epochs, "progress": False},
+         "checkpoint": {"every_epochs": None, "best": False}}
+    for key, value in more.items():
+        c[key] = value
+    return c
+
+
+@dataclass
+class Case:
+    name: str
+    config: dict[str, Any]
+    expect: set[str] = field(default_factory=set)
+    allow: set[str] = field(default_factory=set)
+    cause: str | None = None
+    layer: str | None = None
+    main: str | None = None  # the symptom whose layer is checked (default: the one expected)
+    fix: list[str] = field(default_factory=list)  # the injected fault undone: the healthy twin of the case
+    data: str | None = None  # a builder below, for problems in the data
+
+    @property
+    def healthy(self) -> bool:
+        return not self.expect
+
+
+SGD = lambda lr, **kw: {"name": "sgd", "lr": lr, **kw}  # noqa: E731
+PLAIN = {"plateau": {"slow_convergence", "underfitting"}}
+VANISH_ALLOW = {"saturation", "slow_convergence", "underfitting", "bad_initialisation", "learning_rate_too_low"}
+UNSTABLE = {"dead_relu", "exploding_gradients", "learning_rate_too_high", "slow_convergence", "underfitting",
+            "nan_loss", "oscillating_loss"}
+NAN_ALLOW = {"dead_relu", "exploding_gradients", "learning_rate_too_high", "divergence", "bad_initialisation",
+             "saturation"}
+
+
+def _mlp(act: str, depth: int, width: int = 64, **kw: Any) -> dict[str, Any]:
+    return {"name": "mlp", "activation": act, "depth": depth, "width": width, **kw}
+
+
+def _cnn(act: str, depth: int, width: int = 16, **kw: Any) -> dict[str, Any]:
+    return {"name": "cnn", "activation": act, "depth": depth, "width": width, **kw}
+
+
+HEALTHY_MLP = cfg("mnist1d", 6, 1500, _mlp("relu", 3))
+HEALTHY_CNN = cfg("mnist1d", 6, 1500, _cnn("relu", 3))
+HEALTHY_DIGITS = cfg("digits", 6, None, _mlp("relu", 2))
+
+RELU = ["model.activation=relu", "model.init=he_normal"]
+LR = ["optim.lr=0.1"]
+INIT = ["model.init=he_normal", "model.init_options={}"]
+STOP = ["early_stopping.enabled=true", "early_stopping.patience=5"]
+
+SICK: list[Case] = [
+    # vanishing gradients: derivatives below 1 multiplied layer after layer
+    Case("mlp-sigmoid-6-mnist1d", cfg("mnist1d", 4, 1500, _mlp("sigmoid", 6), SGD(0.1)),
+         {"vanishing_gradients"}, VANISH_ALLOW, layer="net.hidden0", fix=RELU),
+    Case("mlp-sigmoid-8-digits", cfg("digits", 4, None, _mlp("sigmoid", 8), SGD(0.1)),
+         {"vanishing_gradients"}, VANISH_ALLOW, layer="net.hidden0", fix=RELU),
+    Case("mlp-sigmoid-6-spiral", cfg("spiral", 4, None, _mlp("sigmoid", 6), SGD(0.1)),
+         {"vanishing_gradients"}, VANISH_ALLOW, layer="net.hidden0", fix=RELU),
+    Case("mlp-sigmoid-5-adam-mnist1d", cfg("mnist1d", 3, 1500, _mlp("sigmoid", 5, 128)),
+         {"vanishing_gradients"}, VANISH_ALLOW, layer="net.hidden0", fix=RELU),
+    Case("mlp-tiny-init-relu-6", cfg("mnist1d", 3, 1500, _mlp("relu", 6, init="normal"), SGD(0.1)),
+         {"vanishing_gradients", "bad_initialisation"}, VANISH_ALLOW | {"dead_relu"}, layer="net.hidden0",
+         main="vanishing_gradients", fix=INIT),
+    Case("mlp-tiny-init-tanh-6", cfg("mnist1d", 3, 1500, _mlp("tanh", 6, init="normal"), SGD(0.1)),
+         {"vanishing_gradients", "bad_initialisation"}, VANISH_ALLOW, layer="net.hidden0",
+         main="vanishing_gradients", fix=INIT),
+    Case("cnn-sigmoid-5-mnist1d", cfg("mnist1d", 3, 1500, _cnn("sigmoid", 5), SGD(0.1)),
+         {"vanishing_gradients"}, VANISH_ALLOW, layer="net.conv0", fix=RELU),
+    Case("cnn-sigmoid-4-digits", cfg("digits", 3, None, _cnn("sigmoid", 4, kernel_size=3), SGD(0.1)),
+         {"vanishing_gradients"}, VANISH_ALLOW, layer="net.conv0", fix=RELU),
+    # NaN from a learning rate far too high
+    Case("mlp-sgd-lr20-mnist1d", cfg("mnist1d", 3, 1500, _mlp("relu", 3), SGD(20.0)),
+         {"nan_loss"}, NAN_ALLOW, cause="learning_rate_too_high", fix=LR),
+    Case("mlp-sgd-lr50-digits", cfg("digits", 3, None, _mlp("relu", 2), SGD(50.0)),
+         {"nan_loss"}, NAN_ALLOW, cause="learning_rate_too_high", fix=LR),
+    Case("mlp-sgd-lr100-moons", cfg("moons", 3, None, _mlp("relu", 3), SGD(100.0)),
+         {"nan_loss"}, NAN_ALLOW, cause="learning_rate_too_high", fix=LR),
+    Case("mlp-sgd-lr30-spiral", cfg("spiral", 3, None, _mlp("relu", 3), SGD(30.0)),
+         {"nan_loss"}, NAN_ALLOW, cause="learning_rate_too_high", fix=LR),
+    # a learning rate so high that every step changes the weights by more than their size
+    Case("gru-sgd-lr200-mnist1d", cfg("mnist1d", 3, 1000, {"name": "gru", "width": 32}, SGD(200.0)),
+         {"learning_rate_too_high"}, NAN_ALLOW | {"nan_loss", "divergence"}, fix=LR),
+    Case("lstm-sgd-lr200-mnist1d", cfg("mnist1d", 3, 1000, {"name": "lstm", "width": 32}, SGD(200.0)),
+         {"learning_rate_too_high"}, NAN_ALLOW | {"nan_loss", "divergence"}, fix=LR),
+    # NaN from exploding gradients: weights far too large for the depth
+    Case("mlp-huge-init-relu-8", cfg("mnist1d", 2, 1500, _mlp("relu", 8, init="normal", init_options={"std": 1.0}),
+                                     SGD(0.01)),
+         {"nan_loss", "exploding_gradients"}, NAN_ALLOW, cause="exploding_gradients", main="nan_loss", fix=INIT),
+    Case("mlp-huge-init-relu-10-digits", cfg("digits", 2, None, _mlp("relu", 10, init="normal",
+                                                                     init_options={"std": 1.0}), SGD(0.01)),
+         {"nan_loss", "exploding_gradients"}, NAN_ALLOW, cause="exploding_gradients", main="nan_loss", fix=INIT),
+    # weights far too large, not deep enough to overflow: the variance explodes from layer to layer
+    Case("cnn-huge-init-relu", cfg("mnist1d", 2, 1500, _cnn("relu", 3, 32, init="normal",
+                                                            init_options={"std": 1.0}), SGD(0.01)),
+         {"bad_initialisation"}, NAN_ALLOW | {"nan_loss", "divergence"}, layer="net.conv", fix=INIT),
+    # NaN from log(0) in a naive loss
+    Case("mlp-naive-ce-mnist1d", cfg("mnist1d", 3, 1500, _mlp("relu", 3, init="normal", init_options={"std": 1.0}),
+                                     SGD(0.01), loss="naive_cross_entropy"),
+         {"nan_loss"}, NAN_ALLOW, cause="log_of_zero", layer="loss", fix=["loss=cross_entropy", "model.init=default"]),
+    Case("mlp-naive-ce-digits", cfg("digits", 3, None, _mlp("relu", 2), SGD(10.0), loss="naive_cross_entropy"),
+         {"nan_loss"}, NAN_ALLOW, cause="log_of_zero", layer="loss", fix=["loss=cross_entropy", "optim.lr=0.1"]),
+    Case("cnn-naive-ce-mnist1d", cfg("mnist1d", 3, 1500, _cnn("relu", 3), SGD(5.0), loss="naive_cross_entropy"),
+         {"nan_loss"}, NAN_ALLOW, cause="log_of_zero", layer="loss", fix=["loss=cross_entropy", "optim.lr=0.1"]),
+    # dead ReLUs thrown below zero by large steps
+    Case("mlp-sgd-lr3-dead", cfg("mnist1d", 5, 1500, _mlp("relu", 3), SGD(3.0)),
+         {"dead_relu"}, {"learning_rate_too_high", "slow_convergence", "underfitting", "divergence",
+                         "oscillating_loss"}, fix=LR),
+    Case("cnn-sgd-lr3-dead", cfg("mnist1d", 3, 1500, _cnn("relu", 3), SGD(3.0)),
+         {"dead_relu"}, {"learning_rate_too_high", "slow_convergence", "underfitting", "divergence",
+                         "oscillating_loss"}, fix=LR),
+    Case("cnn-sgd-lr20-dead", cfg("mnist1d", 3, 1500, _cnn("relu", 3), SGD(20.0)),
+         {"dead_relu"}, {"learning_rate_too_high", "slow_convergence", "underfitting", "divergence",
+                         "oscillating_loss", "nan_loss"}, fix=LR),
+    # saturation: sigmoid/tanh pushed to their limits by large weights
+    Case("mlp-tanh-big-init", cfg("mnist1d", 3, 1500, _mlp("tanh", 3, init="normal", init_options={"std": 2.0}),
+                                  SGD(0.01)),
+         {"saturation"}, {"vanishing_gradients", "slow_convergence", "underfitting", "bad_initialisation"},
+         fix=["model.init=xavier_normal"]),
+    Case("mlp-sigmoid-big-init", cfg("digits", 3, None, _mlp("sigmoid", 3, init="normal",
+                                                             init_options={"std": 2.0}), SGD(0.01)),
+         {"saturation"}, {"vanishing_gradients", "slow_convergence", "underfitting", "bad_initialisation"},
+         fix=["model.init=xavier_normal"]),
+    Case("cnn-tanh-big-init", cfg("mnist1d", 3, 1500, _cnn("tanh", 3, init="normal", init_options={"std": 2.0}),
+                                  SGD(0.01)),
+         {"saturation"}, {"vanishing_gradients", "slow_convergence", "underfitting", "bad_initialisation"},
+         fix=["model.init=xavier_normal"]),
+    # learning rate far too low: updates ~1e-8 of the weights, the loss plateaus
+    Case("mlp-sgd-lr1e-7", cfg("mnist1d", 7, 1500, _mlp("relu", 3), SGD(1e-7)),
+         {"learning_rate_too_low"}, PLAIN["plateau"], fix=LR),
+    Case("cnn-sgd-lr1e-7", cfg("mnist1d", 7, 1500, _cnn("relu", 3), SGD(1e-7)),
+         {"learning_rate_too_low"}, PLAIN["plateau"], fix=LR),
+    Case("mlp-sgd-lr1e-7-digits", cfg("digits", 7, None, _mlp("relu", 2), SGD(1e-7)),
+         {"learning_rate_too_low"}, PLAIN["plateau"], fix=LR),
+    Case("gru-sgd-lr1e-7", cfg("mnist1d", 7, 600, {"name": "gru", "width": 16}, SGD(1e-7)),
+         {"learning_rate_too_low"}, PLAIN["plateau"], fix=["optim.lr=1.0"]),
+    # divergence and oscillation: steps that overshoot, the loss grows or swings without a NaN
+    Case("mlp-adam-lr0.5-mnist1d", cfg("mnist1d", 8, 1500, _mlp("relu", 3), {"name": "adam", "lr": 0.5}),
+         {"divergence"}, UNSTABLE, fix=["optim.lr=0.001"]),
+    Case("mlp-adam-lr0.3-spiral", cfg("spiral", 10, None, _mlp("relu", 3), {"name": "adam", "lr": 0.3}),
+         {"divergence"}, UNSTABLE, fix=["optim.lr=0.001"]),
+    Case("gd-lr8-moons", cfg("moons", 30, None, _mlp("relu", 2), SGD(8.0), data_batch=100000),
+         {"oscillating_loss"}, UNSTABLE | {"divergence"}, fix=["optim.lr=0.5"]),
+    # overfitting: a big model, few rows, no regularisation, many epochs
+    Case("mlp-overfit-mnist1d", cfg("mnist1d", 60, 400, _mlp("relu", 2, 512)), {"overfitting"}, set(), fix=STOP),
+    Case("mlp-overfit-circles", cfg("circles", 100, 200, _mlp("relu", 2, 512), data_noise=0.3), {"overfitting"},
+         set(), fix=STOP),
+    Case("cnn-overfit-mnist1d", cfg("mnist1d", 60, 400, _cnn("relu", 2, 64)), {"overfitting"}, set(), fix=STOP),
+    Case("mlp-overfit-xor", cfg("xor", 100, 200, _mlp("relu", 2, 512), data_noise=0.4), {"overfitting"},
+         {"slow_convergence", "underfitting"}, fix=STOP),  # XOR starts on a saddle: a plateau first
+    # unscaled inputs reaching the model
+    Case("cancer-unstandardised", cfg("breast_cancer", 5, None, _mlp("relu", 2), data_standardize=False),
+         {"unscaled_inputs"}, {"oscillating_loss", "slow_convergence", "dead_relu", "learning_rate_too_high",
+                               "exploding_gradients"},  # a gradient scales with its input
+         fix=["data.standardize=true"]),
+    Case("scaled-moons-unstandardised", cfg("moons", 5, None, _mlp("relu", 2), data_standardize=False),
+         {"unscaled_inputs"}, {"oscillating_loss", "slow_convergence", "dead_relu", "learning_rate_too_high",
+                               "underfitting", "exploding_gradients"},  # a gradient scales with its input
+         data="scaled_moons", fix=["data.standardize=true"]),
+    # problems in the data
+    Case("moons-nan-rows", cfg("moons", 5, None, _mlp("relu", 2)), {"bad_input"}, set(), data="nan_moons"),
+    Case("digits-nan-rows", cfg("digits", 3, None, _mlp("relu", 2)), {"bad_input"}, set(), data="nan_digits"),
+    Case("moons-leaky", cfg("moons", 5, None, _mlp("relu", 2)), {"data_leakage"}, set(), data="leaky_moons"),
+    Case("digits-leaky", cfg("digits", 3, None, _mlp("relu", 2)), {"data_leakage"}, set(), data="leaky_digits"),
+    Case("blobs-imbalanced", cfg("blobs", 10, 2000, _mlp("relu", 2)), {"class_imbalance"}, set(),
+         data="imbalanced_blobs"),
+    Case("moons-imbalanced", cfg("moons", 10, 2000, _mlp("relu", 2)), {"class_imbalance"}, set(),
+         data="imbalanced_moons"),
+]
+
+HEALTHY: list[Case] = [Case(name, c) for name, c in [
+    ("mlp-relu-moons", cfg("moons", 10, None, _mlp("relu", 3))),
+    ("mlp-relu-circles", cfg("circles", 10, None, _mlp("relu", 3))),
+    ("mlp-relu-spiral", cfg("spiral", 10, None, _mlp("relu", 3))),
+    ("mlp-relu-blobs", cfg("blobs", 10, None, _mlp("relu", 2))),
+    ("mlp-relu-xor", cfg("xor", 10, None, _mlp("relu", 2))),
+    ("mlp-relu-cancer", cfg("breast_cancer", 10, None, _mlp("relu", 2))),
+    ("mlp-relu-digits", HEALTHY_DIGITS),
+    ("mlp-relu-mnist1d", HEALTHY_MLP),
+    ("mlp-tanh-xavier-mnist1d", cfg("mnist1d", 6, 1500, _mlp("tanh", 3, init="xavier_normal"))),
+    ("mlp-leaky-he-digits", cfg("digits", 6, None, _mlp("leaky_relu", 3, init="he_normal"))),
+    ("mlp-elu-moons", cfg("moons", 10, None, _mlp("elu", 3))),
+    ("mlp-gelu-spiral", cfg("spiral", 10, None, _mlp("gelu", 3))),
+    ("mlp-batchnorm-sigmoid-6", cfg("mnist1d", 6, 1500, _mlp("sigmoid", 6, norm="batch"))),
+    ("mlp-layernorm-mnist1d", cfg("mnist1d", 6, 1500, _mlp("relu", 3, norm="layer"))),
+    ("mlp-residual-7", cfg("mnist1d", 6, 1500, _mlp("relu", 7, residual=True, norm="batch"))),
+    ("mlp-sgd-momentum", cfg("mnist1d", 6, 1500, _mlp("relu", 3), {"name": "momentum", "lr": 0.05})),
+    ("mlp-rmsprop-digits", cfg("digits", 6, None, _mlp("relu", 2), {"name": "rmsprop"})),
+    ("mlp-adamw-moons", cfg("moons", 10, None, _mlp("relu", 3), {"name": "adamw"})),
+    ("cnn-relu-mnist1d", HEALTHY_CNN),
+    ("cnn-relu-digits", cfg("digits", 6, None, _cnn("relu", 2, kernel_size=3))),
+    ("cnn-batchnorm-mnist1d", cfg("mnist1d", 6, 1500, _cnn("relu", 3, norm="batch"))),
+    ("gru-mnist1d", cfg("mnist1d", 4, 1000, {"name": "gru", "width": 32})),
+    ("lstm-mnist1d", cfg("mnist1d", 4, 1000, {"name": "lstm", "width": 32})),
+    ("rnn-tanh-digits", cfg("digits", 6, None, {"name": "rnn", "activation": "tanh", "width": 32})),
+    ("seq2seq-reverse", cfg("reverse", 6, 2000, {"name": "seq2seq", "attention": "additive"}, {"lr": 0.003})),
+]]
+
+
+def _standardize_off(c: dict[str, Any]) -> dict[str, Any]:
+    if c.pop("data_standardize", True) is False:
+        c["data"]["standardize"] = False
+    if "data_noise" in c:
+        c["data"]["noise"] = c.pop("data_noise")
+    if "data_batch" in c:
+        c["data"]["batch_size"] = c.pop("data_batch")
+    return c
+
+
+for case in SICK + HEALTHY:
+    _standardize_off(case.config)
+
+
+# ------------------------------------------------------------------ problems in the data
+
+def _base(name: str, n: int | None = None) -> Data:
+    return load_data(name, n_samples=n)
+
+
+def _with_train(d: Data, x: torch.Tensor, y: torch.Tensor) -> Data:
+    return Data(d.name, d.kind, Split(x, y), d.val, d.test, d.n_classes, d.mean, d.std)
+
+
+def _nan(name: str) -> Data:
+    d = _base(name)
+    x = d.train.x.clone()
+    x.view(len(x), -1)[[5, 50, 120], 0] = float("nan")
+    return _with_train(d, x, d.train.y)
+
+
+def _leaky(name: str) -> Data:
+    d = _base(name)
+    k = len(d.val) // 4  # a quarter of validation copied from training
+    val = Split(torch.cat([d.train.x[:k], d.val.x[k:]]), torch.cat([d.train.y[:k], d.val.y[k:]]))
+    return Data(d.name, d.kind, d.train, val, d.test, d.n_classes, d.mean, d.std)
+
+
+def _imbalanced(name: str) -> Data:
+    """Class 1 cut to 3% of its rows in every split (an imbalanced data set, not only its training part)."""
+    d = _base(name, 2000)
+
+    def cut(split: Split) -> Split:
+        idx = torch.cat([torch.nonzero(split.y == c).flatten()[: (max(len(split.y) // 100, 2) if c == 1 else None)]
+                         for c in range(d.n_classes)])
+        return Split(split.x[idx], split.y[idx])
+
+    return Data(d.name, d.kind, cut(d.train), cut(d.val), cut(d.test), d.n_classes, d.mean, d.std)
+
+
+def _scaled_moons() -> Data:
+    d = _base("moons")
+    scale = torch.tensor([1000.0, 0.01])
+    s = lambda split: Split(split.x * scale, split.y)  # noqa: E731
+    return Data(d.name, d.kind, s(d.train), s(d.val), s(d.test), d.n_classes, d.mean * scale, d.std * scale)
+
+
+DATA = {"nan_moons": lambda: _nan("moons"), "nan_digits": lambda: _nan("digits"),
+        "leaky_moons": lambda: _leaky("moons"), "leaky_digits": lambda: _leaky("digits"),
+        "imbalanced_blobs": lambda: _imbalanced("blobs"), "imbalanced_moons": lambda: _imbalanced("moons"),
+        "scaled_moons": _scaled_moons}

@@ -1,0 +1,136 @@
+"""The sick-run benchmark: does the doctor name what was broken, and can it repair it?
+
+    python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT]
+
+For every case of cases.py: train with the doctor on, compare its findings
+with what was injected; for sick cases with a ``fix``, also train the
+healthy twin (the case with the fault undone) and the case with
+``doctor.repair=true``, and compare their validation accuracy and wall time.
+Prints per-symptom recall and precision, NaN-cause and layer accuracy, the
+median step of a finding, findings on healthy runs, and repair success.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))
+
+from cases import DATA, HEALTHY, SICK, Case  # noqa: E402
+
+import trainwell  # noqa: E402
+from _common import machine  # noqa: E402
+from trainwell.config import apply_overrides, resolve_config  # noqa: E402
+from trainwell.doctor import Finding, audit  # noqa: E402
+from trainwell.errors import TrainwellError  # noqa: E402
+
+
+def diagnose(case: Case, out: Path) -> dict:
+    data = DATA[case.data]() if case.data else None
+    start = time.perf_counter()
+    try:
+        run = trainwell.train(case.config, out=out, data=data, progress=False)
+        findings, error = run.findings, None
+    except TrainwellError as err:  # the audit refuses data it cannot train on: its findings are the diagnosis
+        cfg = resolve_config(case.config)
+        findings = audit(data.train, data.val, data.test, n_classes=data.n_classes, standardized=cfg.data.standardize)
+        error = str(err)
+    seconds = time.perf_counter() - start
+    return {"findings": [f for f in findings if f.severity != "info"], "seconds": seconds, "error": error}
+
+
+def repair(case: Case, out: Path) -> dict:
+    data = DATA[case.data]() if case.data else None
+    twin = apply_overrides(resolve_config(case.config), case.fix)
+    start = time.perf_counter()
+    healthy = trainwell.train(twin, out=out / "healthy", data=data, progress=False)
+    healthy_s = time.perf_counter() - start
+    start = time.perf_counter()
+    repaired = trainwell.train(case.config, overrides=["doctor.repair=true"], out=out / "repaired", data=data,
+                               progress=False)
+    repaired_s = time.perf_counter() - start
+    h, r = healthy.metrics["val"]["accuracy"], repaired.metrics["val"]["accuracy"]
+    return {"healthy_val": h, "repaired_val": r, "success": r >= h - 0.02, "time_ratio": repaired_s / healthy_s,
+            "changes": [c for a in repaired.diagnosis.get("repairs", []) for c in a["changes"]]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="case names")
+    parser.add_argument("--no-repair", action="store_true")
+    parser.add_argument("--json", type=Path, help="write every case's result here")
+    args = parser.parse_args()
+    cases = [c for c in SICK + HEALTHY if not args.only or c.name in args.only]
+    print(f"machine: {machine()}; {sum(not c.healthy for c in cases)} sick and {sum(c.healthy for c in cases)} "
+          f"healthy cases")
+    root = Path(tempfile.mkdtemp())
+    results = []
+    for case in cases:
+        r = diagnose(case, root / case.name)
+        found = {f.symptom for f in r["findings"]}
+        main = case.main or next(iter(case.expect), None)
+        main_finding: Finding | None = next((f for f in r["findings"] if f.symptom == main), None)
+        r.update(name=case.name, expect=sorted(case.expect), found=sorted(found),
+                 missed=sorted(case.expect - found), extra=sorted(found - case.expect - case.allow))
+        if case.cause:
+            nan = next((f for f in r["findings"] if f.symptom == "nan_loss"), None)
+            r["cause"] = (case.cause, nan.cause if nan else None)
+        if case.layer:
+            r["layer"] = (case.layer, main_finding.layer if main_finding else None)
+        if main_finding is not None and case.data is None:
+            r["finding_step"] = main_finding.step
+        if case.fix and not args.no_repair:
+            r["repair"] = repair(case, root / f"{case.name}-repair")
+        r["findings"] = [str(f) for f in r["findings"]]
+        results.append(r)
+        flag = "ok " if not r["missed"] and not r["extra"] else "BAD"
+        print(f"{flag} {case.name:32s} expect {r['expect']} found {r['found']}"
+              + (f" cause {r['cause']}" if "cause" in r else "") + (f" layer {r['layer']}" if "layer" in r else "")
+              + (f" repair {r['repair']['repaired_val']:.3f} vs {r['repair']['healthy_val']:.3f}"
+                 f" x{r['repair']['time_ratio']:.2f}" if "repair" in r else ""), flush=True)
+    report(results, {c.name: c for c in cases})
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+
+
+def report(results: list[dict], cases: dict[str, Case]) -> None:
+    symptoms = sorted({s for r in results for s in r["expect"]} | {s for r in results for s in r["extra"]})
+    print("\nper symptom: recall (found / injected), precision (right / reported)")
+    for s in symptoms:
+        injected = [r for r in results if s in r["expect"]]
+        hits = sum(s in r["found"] for r in injected)
+        reported = [r for r in results if s in r["found"]
+                    and (s in cases[r["name"]].expect or s not in cases[r["name"]].allow)]
+        right = sum(s in r["expect"] for r in reported)
+        recall = hits / len(injected) if injected else float("nan")
+        precision = right / len(reported) if reported else float("nan")
+        print(f"  {s:24s} recall {hits}/{len(injected)} = {recall:.2f}   precision {right}/{len(reported)} = "
+              f"{precision:.2f}")
+    causes = [r["cause"] for r in results if "cause" in r]
+    layers = [r["layer"] for r in results if "layer" in r]
+    print(f"NaN cause right: {sum(a == b for a, b in causes)}/{len(causes)}")
+    print(f"layer right: {sum(b is not None and b.startswith(a) for a, b in layers)}/{len(layers)}")
+    steps = [r["finding_step"] for r in results if "finding_step" in r]
+    if steps:
+        print(f"median step of the finding (problems present from step 0): {statistics.median(steps):.0f}")
+    healthy = [r for r in results if cases[r["name"]].healthy]
+    noisy = [r for r in healthy if r["found"]]
+    print(f"healthy runs with a finding above info: {len(noisy)}/{len(healthy)}"
+          + "".join(f"\n    {r['name']}: {r['found']}" for r in noisy))
+    repairs = [r["repair"] for r in results if "repair" in r]
+    if repairs:
+        ratios = [x["time_ratio"] for x in repairs]
+        print(f"repair success (within 2 points of the healthy twin's val accuracy): "
+              f"{sum(x['success'] for x in repairs)}/{len(repairs)}; wall time repaired/healthy: median "
+              f"{statistics.median(ratios):.2f}, max {max(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
