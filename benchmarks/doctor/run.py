@@ -58,7 +58,8 @@ def repair(case: Case, out: Path) -> dict:
     repaired_s = time.perf_counter() - start
     h, r = healthy.metrics["val"]["accuracy"], repaired.metrics["val"]["accuracy"]
     return {"healthy_val": h, "repaired_val": r, "success": r >= h - 0.02, "time_ratio": repaired_s / healthy_s,
-            "changes": [c for a in repaired.diagnosis.get("repairs", []) for c in a["changes"]]}
+            "changes": [c for a in repaired.diagnosis.get("repairs", []) for c in a["changes"]],
+            "twin_findings": sorted({f.symptom for f in healthy.findings if f.severity != "info"})}
 
 
 def main() -> None:
@@ -94,7 +95,8 @@ def main() -> None:
         print(f"{flag} {case.name:32s} expect {r['expect']} found {r['found']}"
               + (f" cause {r['cause']}" if "cause" in r else "") + (f" layer {r['layer']}" if "layer" in r else "")
               + (f" repair {r['repair']['repaired_val']:.3f} vs {r['repair']['healthy_val']:.3f}"
-                 f" x{r['repair']['time_ratio']:.2f}" if "repair" in r else ""), flush=True)
+                 f" x{r['repair']['time_ratio']:.2f} {r['repair']['changes']} twin {r['repair']['twin_findings']}"
+                 if "repair" in r else ""), flush=True)
     report(results, {c.name: c for c in cases})
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))

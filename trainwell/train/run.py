@@ -58,6 +58,7 @@ class Run:
     metrics: dict[str, Any]
     model: nn.Module = field(repr=False)
     diagnosis: dict[str, Any] = field(default_factory=dict)  # diagnosis.json: audit, findings, notes, repairs
+    data: Data | None = field(default=None, repr=False)  # what it trained on (a repair reuses it)
 
     @property
     def findings(self) -> list[Finding]:
@@ -261,7 +262,8 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         _say(progress, cfg, f"repair {len(repairs) + 1}: {finding.symptom}"
                             f"{f' ({finding.cause})' if finding.cause else ''} -> {' '.join(changes)}")
         _clear_run(run.dir)
-        run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress, data=data)
+        same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.data
+        run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress, data=same_data)
         repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
                         "layer": finding.layer, "changes": changes, "before": before, "after": _outcome(run)})
     in_place = [f for f in run.findings if "repaired_in_place" in f.evidence]
@@ -394,7 +396,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                      "findings": [f.to_dict() for f in doctor.findings],
                      "notes": doctor.doctor.notes if doctor.doctor is not None else saved.get("notes", [])}
         atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
-    return Run(run_dir, cfg, history, metrics, model, diagnosis)
+    return Run(run_dir, cfg, history, metrics, model, diagnosis, data)
 
 
 def _previous_audit(run_dir: Path) -> list[dict[str, Any]]:
