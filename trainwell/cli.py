@@ -62,6 +62,14 @@ def train(
     out.print(_recall_line(run.metrics["test"]["per_class_recall"]))
     out.print(f"best epoch (val loss): {run.metrics['best_epoch']}   "
               f"parameters: {run.metrics['n_parameters']:,}   time: {run.metrics['train_seconds']:.1f}s")
+    problems = [f for f in run.findings if f.severity != "info"]
+    repairs = run.diagnosis.get("repairs", [])
+    if problems or repairs:
+        out.print(f"doctor: {', '.join(f'{f.severity} {f.symptom}' for f in problems) or 'healthy'}"
+                  + (f"; {len(repairs)} repair(s): " + "; ".join(" ".join(r["changes"]) for r in repairs)
+                     if repairs else "") + f" (details: {run.dir / 'diagnosis.json'})", markup=False)
+    elif run.config.doctor.enabled:
+        out.print("doctor: nothing found above info", markup=False)
     out.print(f"run directory: {run.dir}")
 
 

@@ -30,10 +30,11 @@ def test_nan_stops_the_run_and_repair_lowers_the_learning_rate(tmp_path):
     assert torch.isfinite(torch.cat([p.flatten() for p in run.model.parameters()])).all()  # stopped before the update
     repaired = trainwell.train(sick, overrides=["doctor.repair=true"], out=tmp_path / "repaired")
     repairs = repaired.diagnosis["repairs"]
-    assert repairs[0]["symptom"] in {"nan_loss", "divergence"} and repairs[0]["changes"] == ["optim.lr=2"]
-    assert repaired.config.optim.lr < 20.0 and repaired.metrics["epochs_run"] == 4
+    assert repairs[0]["symptom"] in {"nan_loss", "divergence", "learning_rate_too_high"}
+    assert repairs[0]["changes"][0].startswith("optim.lr=") and repaired.config.optim.lr <= 2.0
+    assert repaired.metrics["epochs_run"] == 4
     assert not any(f.symptom == "nan_loss" for f in repaired.findings)
-    assert "lr: 2.0" in (tmp_path / "repaired" / "config.yaml").read_text()  # the config that was run
+    assert f"lr: {repaired.config.optim.lr}" in (tmp_path / "repaired" / "config.yaml").read_text()  # as run
 
 
 def _data_with(x_train, y_train, base):

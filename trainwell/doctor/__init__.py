@@ -2,9 +2,10 @@
 
 from trainwell.doctor.audit import audit
 from trainwell.doctor.callback import DoctorCallback
+from trainwell.doctor.compare import degradation
 from trainwell.doctor.doctor import Doctor, Thresholds
 from trainwell.doctor.findings import CAUSES, SYMPTOMS, Finding, Symptom
 from trainwell.doctor.remedies import plan_repair, resolve_overrides
 
 __all__ = ["CAUSES", "SYMPTOMS", "Doctor", "DoctorCallback", "Finding", "Symptom", "Thresholds", "audit",
-           "plan_repair", "resolve_overrides"]
+           "degradation", "plan_repair", "resolve_overrides"]

@@ -226,8 +226,10 @@ class Doctor:
         if self._first_loss is None:
             self._first_loss = value
         elif self.step >= 5 and value > self.t.divergence_jump * max(self._first_loss, 1e-12):
-            self._found("divergence", "error", {"loss": value, "first_loss": self._first_loss},
-                        cause="exploding_gradients" if self.has("exploding_gradients") else "learning_rate_too_high")
+            cause = "exploding_gradients" if self.has("exploding_gradients") else "learning_rate_too_high"
+            finding = self._found("divergence", "error", {"loss": value, "first_loss": self._first_loss}, cause=cause)
+            if cause == "learning_rate_too_high":
+                self._slow_down(finding)
         if self.updates is not None and self.updates.ratios is not None:
             self._update_ratios.append(self.updates.ratios)
             self.updates.ratios = None
@@ -302,6 +304,26 @@ class Doctor:
             return "bad_initialisation"
         return "saturating_activation" if symptom == "saturation" else None
 
+    def _slow_down(self, finding: Finding | None) -> None:
+        """Lower the rate so that steps shrink to ~1e-2 of the weights (at least 10x), from the sizes measured."""
+        steps = [statistics.median(r) for r in self._update_ratios if r and all(map(math.isfinite, r))]
+        if finding is None or not steps or max(steps) <= 0:
+            return
+        factor = min(0.1, 1e-2 / max(steps))
+        finding.overrides = [o for o in finding.overrides if not o.startswith("optim.lr")] + \
+            [f"optim.lr*={factor:.3g}"]
+        finding.remedy = f"lower the learning rate about {1 / factor:.3g}x (steps reached {max(steps):.2g} of the " \
+                         "weights; healthy is ~1e-3)"
+
+    def _lr_too_low(self, ratio: float, evidence: dict[str, Any]) -> None:
+        """The remedy scales the rate so that steps come back to ~1e-3 of the weights (the healthy size)."""
+        finding = self._found("learning_rate_too_low", "warning", evidence)
+        if finding is not None and ratio > 0:
+            factor = min(1e6, 1e-3 / ratio)
+            finding.overrides = [f"optim.lr*={factor:.3g}"]
+            finding.remedy = f"raise the learning rate about {factor:.3g}x (steps are {ratio:.2g} of the weights; " \
+                             "healthy is ~1e-3)"
+
     def _check_updates(self) -> None:
         ratios = self._update_ratios[-1]
         finite = [r for r in ratios if math.isfinite(r)]
@@ -310,10 +332,10 @@ class Doctor:
         median = statistics.median(finite)
         evidence = {"update_to_weight_median": median, "per_layer": ratios}
         if self._held("lr_high", median > self.t.update_high) >= self.t.persist:
-            self._found("learning_rate_too_high", "warning", evidence)
+            self._slow_down(self._found("learning_rate_too_high", "warning", evidence))
         moving = bool(self._grads) and self._grads[-1]["rms"] > 1e-8  # no gradient at all is another problem
         if self._held("lr_low", moving and max(finite) < self.t.update_low) >= self.t.persist:
-            self._found("learning_rate_too_low", "warning", evidence)
+            self._lr_too_low(median, evidence)
 
     def _growth_cause(self) -> str:
         """Why numbers grew until they overflowed: exploding gradients or too large steps."""
@@ -345,7 +367,10 @@ class Doctor:
         if trace["origin"] is None:  # every module's output is finite: the loss made the NaN
             evidence["output_max_abs"] = trace["output_max_abs"]
             if trace["output_max_abs"] > 1e30:  # a stable loss overflows only on outputs near float32's limit
-                self._found("nan_loss", "error", evidence, cause=self._growth_cause(), layer="loss")
+                cause = self._growth_cause()
+                finding = self._found("nan_loss", "error", evidence, cause=cause, layer="loss")
+                if cause == "learning_rate_too_high":
+                    self._slow_down(finding)
             else:
                 self._found("nan_loss", "error", evidence, cause="log_of_zero", layer="loss")
             return
@@ -353,7 +378,9 @@ class Doctor:
         has_params = any(True for _ in module.parameters(recurse=False))
         evidence["origin_params_finite"] = trace["params_finite"]
         cause = self._growth_cause() if has_params or not trace["params_finite"] else "log_of_zero"
-        self._found("nan_loss", "error", evidence, cause=cause, layer=trace["origin"])
+        finding = self._found("nan_loss", "error", evidence, cause=cause, layer=trace["origin"])
+        if cause == "learning_rate_too_high":
+            self._slow_down(finding)
 
     # ------------------------------------------------------------------ per epoch
 
@@ -410,8 +437,7 @@ class Doctor:
                     recent = [statistics.median(r) for r in self._update_ratios[-5:]]
                     if max(recent) < 100 * t.update_low:  # steps ~1e-4 of the weights or less, and nothing moves
                         cause = "learning_rate_too_low"
-                        self._found("learning_rate_too_low", "warning",
-                                    {"update_to_weight_median": recent, "train_loss": losses[-1]})
+                        self._lr_too_low(max(recent), {"update_to_weight_median": recent, "train_loss": losses[-1]})
                 evidence = {"train_loss": losses[-t.plateau_epochs - 1:], "improvement": gain}
                 if accs:
                     evidence["train_acc"] = accs[-1]

@@ -10,8 +10,9 @@ __all__ = ["plan_repair", "repairable", "resolve_overrides"]
 
 _ORDER = {"error": 0, "warning": 1, "info": 2}
 _WITH_OPTIONS = ("model.init", "model.activation", "model.norm")
+_ROOTS = ("unscaled_inputs", "bad_initialisation")
 # Symptoms whose remedy is left to the user (no safe config change).
-_MANUAL = {"bad_input", "data_leakage", "underfitting", "degradation", "unscaled_inputs"}
+_MANUAL = {"bad_input", "data_leakage", "underfitting", "degradation"}
 
 
 def _get(cfg: Any, key: str) -> Any:
@@ -61,14 +62,16 @@ def repairable(finding: Finding, cfg: Any) -> bool:
 
 
 def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) -> tuple[Finding, list[str]] | None:
-    """The finding to repair first (most severe, in order found) and the config changes that repair it.
+    """The finding to repair first (root causes, then the most severe) and the config changes that repair it.
 
     Returns None when nothing found has a valid config remedy not already tried.
     """
     from trainwell.config import apply_overrides
     from trainwell.errors import TrainwellError
 
-    for finding in sorted(findings, key=lambda f: _ORDER[f.severity]):
+    # Root causes first: data and initialisation problems exist before training and cause the rest
+    # (unscaled inputs make gradients explode; a bad start makes them vanish or explode).
+    for finding in sorted(findings, key=lambda f: (f.symptom not in _ROOTS, _ORDER[f.severity])):
         if not repairable(finding, cfg):
             continue
         changes = resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg)
