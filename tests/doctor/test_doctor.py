@@ -167,7 +167,7 @@ def test_epoch_rules_on_given_numbers():
     for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
         d.end_epoch(train_loss=1.0 - 0.1 * i, val_loss=val, train_acc=0.6 + 0.05 * i, val_acc=0.6)
     f = next(f for f in d.findings if f.symptom == "overfitting")
-    assert f.evidence["best_epoch"] == 2 and f.severity == "warning"
+    assert f.evidence["best_epoch"] == 3 and f.severity == "warning"  # numbered from 1, as history.jsonl
     healthy = Doctor(nn.Linear(2, 2))
     for i in range(10):
         healthy.end_epoch(train_loss=1.0 / (i + 1), val_loss=1.1 / (i + 1), train_acc=0.5 + 0.05 * i,

@@ -26,7 +26,7 @@ def test_nan_stops_the_run_and_repair_lowers_the_learning_rate(tmp_path):
             "model": {"width": 64, "depth": 3}}
     run = trainwell.train(sick, out=tmp_path / "sick")
     nan = next(f for f in run.findings if f.symptom == "nan_loss")
-    assert nan.cause == "learning_rate_too_high" and run.metrics["epochs_run"] == nan.epoch < 4
+    assert nan.cause == "learning_rate_too_high" and run.metrics["epochs_run"] == nan.epoch - 1 < 4
     assert torch.isfinite(torch.cat([p.flatten() for p in run.model.parameters()])).all()  # stopped before the update
     repaired = trainwell.train(sick, overrides=["doctor.repair=true"], out=tmp_path / "repaired")
     repairs = repaired.diagnosis["repairs"]

@@ -181,7 +181,7 @@ class Doctor:
         if key in self._reported:
             return None
         self._reported.add(key)
-        finding = Finding(symptom, severity, self.step, self.epoch, evidence, cause, layer)
+        finding = Finding(symptom, severity, self.step, self.epoch + 1, evidence, cause, layer)
         self.findings.append(finding)
         if self.on_finding is not None:
             self.on_finding(finding)
@@ -450,7 +450,7 @@ class Doctor:
             waited = len(vals) - 1 - best
             rising = all(v > vals[best] * (1 + t.overfit_rise) for v in vals[best + 1:][-t.overfit_patience:])
             if waited >= t.overfit_patience and rising and losses[-1] < losses[best]:
-                evidence = {"best_epoch": best, "best_val_loss": vals[best], "val_loss": vals[-1],
+                evidence = {"best_epoch": best + 1, "best_val_loss": vals[best], "val_loss": vals[-1],
                             "train_loss": losses[-1]}
                 vaccs = self._series("val_acc")
                 if accs and vaccs:

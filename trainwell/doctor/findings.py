@@ -117,7 +117,8 @@ class Finding:
         symptom: an id of :data:`SYMPTOMS`.
         cause: an id of :data:`CAUSES` (or a symptom), or None.
         layer: the module name where it shows, or None.
-        step, epoch: where it was first seen (steps and epochs counted from 0).
+        step, epoch: where it was first seen: the update count before it (from 0), and the epoch
+            as ``history.jsonl`` numbers it (from 1; 0 = before training, the audit).
         evidence: the numbers that triggered it.
         remedy: what to do, in words.
         severity: ``info``, ``warning`` or ``error``.
