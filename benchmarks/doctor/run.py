@@ -1,6 +1,6 @@
 """The sick-run benchmark: does the doctor name what was broken, and can it repair it?
 
-    python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT]
+    python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT] [--held-out]
 
 For every case of cases.py: train with the doctor on, compare its findings
 with what was injected; for sick cases with a ``fix``, also train the
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from cases import DATA, HEALTHY, SICK, Case  # noqa: E402
+from cases import DATA, HELD_OUT, HEALTHY, SICK, Case  # noqa: E402
 
 import trainwell  # noqa: E402
 from _common import machine  # noqa: E402
@@ -67,8 +67,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="case names")
     parser.add_argument("--no-repair", action="store_true")
     parser.add_argument("--json", type=Path, help="write every case's result here")
+    parser.add_argument("--held-out", action="store_true", help="run the held-out cases instead (no repair)")
     args = parser.parse_args()
-    cases = [c for c in SICK + HEALTHY if not args.only or c.name in args.only]
+    pool = HELD_OUT if args.held_out else SICK + HEALTHY
+    cases = [c for c in pool if not args.only or c.name in args.only]
     print(f"machine: {machine()}; {sum(not c.healthy for c in cases)} sick and {sum(c.healthy for c in cases)} "
           f"healthy cases")
     root = Path(tempfile.mkdtemp())

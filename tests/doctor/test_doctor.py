@@ -113,6 +113,7 @@ def test_bad_input_rows_are_named():
     doctor = loop(model, torch.optim.Adam(model.parameters(), 1e-3), epochs=1, x=x)
     nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
     assert nan.cause == "bad_input" and nan.evidence["rows_in_batch"] == [6] and nan.step == 1
+    assert nan.evidence["where"] == "inputs"
 
 
 def test_log_of_zero_in_the_loss_is_told_apart_from_the_model():

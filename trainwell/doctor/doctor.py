@@ -219,7 +219,7 @@ class Doctor:
         if not math.isfinite(value):
             if not self._nan_seen:
                 self._nan_seen = True
-                self._diagnose_nan(value, inputs)
+                self._diagnose_nan(value, inputs, targets)
             self.acts.collect()
             return
         self._losses.append(value)
@@ -351,13 +351,14 @@ class Doctor:
             return "exploding_gradients"
         return "learning_rate_too_high"
 
-    def _diagnose_nan(self, value: float, inputs: torch.Tensor | None) -> None:
+    def _diagnose_nan(self, value: float, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
         evidence: dict[str, Any] = {"loss": value}
-        if inputs is not None and inputs.is_floating_point() and not bool(torch.isfinite(inputs).all()):
-            bad = (~torch.isfinite(inputs.reshape(len(inputs), -1))).any(dim=1).nonzero().flatten().tolist()
-            evidence.update(rows_in_batch=bad[:20], n_rows=len(bad))
-            self._found("nan_loss", "error", evidence, cause="bad_input")
-            return
+        for what, batch in (("inputs", inputs), ("targets", targets)):  # float targets: regression, soft labels
+            if batch is not None and batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
+                bad = (~torch.isfinite(batch.reshape(len(batch), -1))).any(dim=1).nonzero().flatten().tolist()
+                evidence.update(rows_in_batch=bad[:20], n_rows=len(bad), where=what)
+                self._found("nan_loss", "error", evidence, cause="bad_input")
+                return
         if inputs is None:
             self._note("observe() got no inputs: the NaN's origin cannot be traced")
             self._found("nan_loss", "error", evidence, cause=self._growth_cause())
