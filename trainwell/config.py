@@ -63,6 +63,10 @@ class DataConfig(_Section):
     seed: int = Field(42, ge=0, description="seed of data generation and splitting, fixed so that runs differing in `seed` see the same data")
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="the data set's options, e.g. {length: 12, vocab: 8} for sequence tasks")
+    resample: Literal["none", "random_over", "random_under", "smote", "nearmiss"] = Field(
+        "none", description="rebalance the training split (never validation or test)")
+    resample_options: dict[str, Any] = Field(default_factory=dict,
+                                             description="the sampler's options, e.g. {k_neighbors: 3} or {version: 2}")
 
     @field_validator("name")
     @classmethod

@@ -1,6 +1,7 @@
 """Data: embedded data sets and their train / validation / test splits."""
 
 from trainwell.data.datasets import DATASETS, Data, Raw, Split, load_data, split_data
+from trainwell.data.imbalance import SMOTE, NearMiss, RandomOverSampler, RandomUnderSampler
 from trainwell.data.sequences import make_sequence_task
 
-__all__ = ["DATASETS", "Data", "Raw", "Split", "load_data", "make_sequence_task", "split_data"]
+__all__ = ["DATASETS", "SMOTE", "NearMiss", "RandomOverSampler", "RandomUnderSampler", "Data", "Raw", "Split", "load_data", "make_sequence_task", "split_data"]

@@ -172,6 +172,17 @@ def _blobs(n_samples: int | None, noise: float | None, seed: int) -> Raw:
     return Raw(x, y, "tabular")
 
 
+@DATASETS.register("imbalanced", "3 classes of 10 features with weights 0.01 / 0.05 / 0.94 (scikit-learn's "
+                   "make_classification)", default_samples=5000)
+def _imbalanced(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+    from sklearn import datasets as skd
+
+    x, y = skd.make_classification(n_samples or 5000, n_features=10, n_informative=5, n_redundant=2, n_classes=3,
+                                   n_clusters_per_class=1, weights=[0.01, 0.05, 0.94],
+                                   flip_y=0.01 if noise is None else noise, random_state=seed)
+    return Raw(x, y, "tabular")
+
+
 def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int, what: str, stratify: bool):
     from sklearn.model_selection import train_test_split
 

@@ -29,6 +29,7 @@ from torch import nn
 
 from trainwell.config import Config, DataConfig, apply_overrides, load_config, resolve_config
 from trainwell.data.datasets import Data, Split, load_data
+from trainwell.data.imbalance import resample_split
 from trainwell.errors import TrainwellError
 from trainwell.losses import make_loss
 from trainwell.models import build_model, count_parameters
@@ -310,6 +311,17 @@ def _drop_bad_rows(data: Data, findings: list[Finding]) -> Data:
     return replace(data, **splits)
 
 
+def _resample(data: Data, cfg: Config) -> Data:
+    """Rebalance the training split only: validation and test keep the real class frequencies."""
+    if data.kind == "sequence":
+        raise TrainwellError("data.resample needs one class per row; sequence tasks have a class per token")
+    try:
+        x, y = resample_split(data.train.x, data.train.y, cfg.data.resample, cfg.seed, **cfg.data.resample_options)
+    except ValueError as err:
+        raise TrainwellError(f"data.resample={cfg.data.resample}: {err}") from None
+    return replace(data, train=Split(x, y))
+
+
 def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, resume: str | Path | None = None,
          reuse_dir: bool = False, callbacks: Sequence[Callback] = (), progress: bool | None = None,
          data: Data | None = None) -> Run:
@@ -332,6 +344,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 where = "; ".join(f"{f.evidence['split']} rows {f.evidence['rows']}" for f in bad)
                 raise TrainwellError(f"the data hold non-finite values ({where}); fix them, or set "
                                      "doctor.repair=true to drop those rows")
+        if cfg.data.resample != "none":
+            data = _resample(data, cfg)
         model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
@@ -415,9 +429,26 @@ def _metrics(model: nn.Module, data: Data, cfg: Config, device: torch.device, lo
         split = split.to(device)
         result = evaluate(model, split, loss_fn, return_predictions=name == "test")
         if name == "test":
-            result["per_class_recall"] = _class_recall(result.pop("predictions"), split.y, data.n_classes)
+            pred = result.pop("predictions")
+            result["per_class_recall"] = _class_recall(pred, split.y, data.n_classes)
+            result.update(class_metrics(pred, split.y, data.n_classes))
         out[name] = result
     return out
+
+
+def class_metrics(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict[str, Any]:
+    """What imbalance needs besides accuracy: per-class precision and recall, balanced accuracy,
+    macro F1 and the confusion matrix (rows: true class, columns: predicted), as scikit-learn computes them."""
+    from sklearn import metrics
+
+    t, p = y.flatten().cpu().numpy(), pred.flatten().cpu().numpy()
+    labels = list(range(n_classes))
+    present = sorted(set(t.tolist()))
+    return {"per_class_precision": metrics.precision_score(t, p, labels=labels, average=None,
+                                                           zero_division=0).tolist(),
+            "balanced_accuracy": float(metrics.recall_score(t, p, labels=present, average="macro", zero_division=0)),
+            "macro_f1": float(metrics.f1_score(t, p, labels=labels, average="macro", zero_division=0)),
+            "confusion_matrix": metrics.confusion_matrix(t, p, labels=labels).tolist()}
 
 
 # ---------------------------------------------------------------------- saved models
