@@ -125,6 +125,62 @@ _CONFIG_KEYS = {"dataset": "data.name", "model": "model.name", "activation": "mo
                 "attention": "model.attention", "init": "model.init", "optimizer": "optim.name", "loss": "loss"}
 
 
+@app.command()
+def cv(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config")] = None,
+    folds: Annotated[int, typer.Option(help="K of stratified K-fold")] = 5,
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key")] = [],
+    jobs: Annotated[int, typer.Option(help="worker processes")] = 1,
+    final: Annotated[bool, typer.Option(help="then train on train+val for the chosen epoch count")] = False,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="directory (new or empty)")] = None,
+) -> None:
+    """K-fold cross-validation: best epoch and score per fold, mean and spread, the epoch count to use."""
+    from trainwell.config import load_config
+    from trainwell.model_selection import cross_validate
+
+    result = cross_validate(load_config(config, set_), folds=folds, jobs=jobs, out=out_dir, final_fit=final)
+    table = Table(title=f"{folds}-fold cross-validation")
+    for col in ("fold", "best epoch", "val loss", "val accuracy"):
+        table.add_column(col, justify="right")
+    for f in result["folds"]:
+        table.add_row(str(f["fold"]), str(f["best_epoch"]), f"{f['best_val_loss']:.4f}", f"{f['best_val_accuracy']:.4f}")
+    m, sd = result["mean"], result["std"]
+    table.add_row("mean ± std", f"{m['best_epoch']:.1f} ± {sd['best_epoch']:.1f}",
+                  f"{m['best_val_loss']:.4f} ± {sd['best_val_loss']:.4f}",
+                  f"{m['best_val_accuracy']:.4f} ± {sd['best_val_accuracy']:.4f}")
+    out.print(table)
+    out.print(f"chosen epochs (mean of the best epochs): {result['chosen_epochs']}")
+    if "final" in result:
+        out.print(f"final fit on train+val: test accuracy {result['final']['test']['accuracy']:.4f} "
+                  f"({result['final']['dir']})")
+    out.print(f"directory: {result['dir']}")
+
+
+@app.command()
+def ensemble(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config")] = None,
+    members: Annotated[int, typer.Option(help="number of members")] = 5,
+    vary: Annotated[list[str], typer.Option(help="seed, init, or key=v1,v2,... (repeatable)")] = ["seed"],
+    combine: Annotated[str, typer.Option(help="average (probabilities) or vote")] = "average",
+    bagging: Annotated[bool, typer.Option(help="a bootstrap sample of the rows per member")] = False,
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key")] = [],
+    jobs: Annotated[int, typer.Option(help="worker processes")] = 1,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="directory (new or empty)")] = None,
+) -> None:
+    """Train an ensemble; its directory loads and evaluates like a single run."""
+    from trainwell.config import load_config
+    from trainwell.model_selection import train_ensemble
+
+    result = train_ensemble(load_config(config, set_), members=members, vary=vary, combine=combine,
+                            bagging=bagging, jobs=jobs, out=out_dir)
+    for i, m in enumerate(result["members"]):
+        out.print(f"member {i} ({' '.join(m['changes'])}): test accuracy {m['test_accuracy']:.4f}")
+    mean = sum(m["test_accuracy"] for m in result["members"]) / len(result["members"])
+    out.print(f"ensemble ({combine}): test accuracy {result['test']['accuracy']:.4f} "
+              f"(mean member {mean:.4f})")
+    out.print(f"directory: {result['dir']}")
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     from trainwell.train.run import Interrupted

@@ -8,6 +8,7 @@ imbalance, and features of very different scales or constant ones.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ OFF_CENTRE = 10.0         # |mean| / std above this for some feature: unscaled
 
 
 def _rows(x: torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().reshape(len(x), -1).numpy()
+    return x.detach().cpu().reshape(len(x), math.prod(x.shape[1:])).numpy()  # also for 0 rows
 
 
 def _digests(x: np.ndarray) -> list[bytes]:
@@ -60,7 +61,7 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
                                                                "n_rows": int(len(bad))}, cause="bad_input",
                                     remedy="drop or fix the listed rows (doctor.repair drops them)"))
     for name, s in splits.items():
-        y = s.y.detach().cpu().reshape(len(s.y), -1).numpy()
+        y = s.y.detach().cpu().reshape(len(s.y), math.prod(s.y.shape[1:])).numpy()
         if n_classes is not None:
             bad = np.flatnonzero(((y < 0) | (y >= n_classes)).any(axis=1))
             if len(bad):

@@ -301,7 +301,7 @@ def _drop_bad_rows(data: Data, findings: list[Finding]) -> Data:
     splits = {}
     for name in ("train", "val", "test"):
         split = getattr(data, name)
-        keep = torch.isfinite(split.x.reshape(len(split), -1)).all(dim=1) if split.x.is_floating_point() \
+        keep = torch.isfinite(split.x.flatten(1)).all(dim=1) if split.x.is_floating_point() \
             else torch.ones(len(split), dtype=torch.bool)
         splits[name] = Split(split.x[keep], split.y[keep])
         dropped = int((~keep).sum())
@@ -502,7 +502,18 @@ def read_model_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]
     return header, state
 
 
-def _load(run_dir: str | Path) -> tuple[nn.Sequential, Config, dict[str, Any]]:
+def _load(run_dir: str | Path) -> tuple[nn.Module, Config, dict[str, Any]]:
+    ensemble = Path(run_dir) / "ensemble.json"
+    if ensemble.is_file():  # an ensemble directory loads like a single model
+        from trainwell.model_selection import Ensemble
+
+        try:
+            spec = json.loads(ensemble.read_text())
+            loaded = [_load(Path(run_dir) / m["dir"]) for m in spec["members"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise TrainwellError(f"{ensemble} is not a readable ensemble ({err})") from None
+        return Ensemble([m for m, _, _ in loaded], spec.get("combine", "average")).eval(), loaded[0][1], \
+            loaded[0][2]
     run_dir, cfg = _read_run(run_dir)
     path = run_dir / MODEL_FILE
     if not path.is_file():

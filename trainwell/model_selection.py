@@ -1,0 +1,227 @@
+"""Model selection (seed 003): k-fold cross-validation and ensembles, in parallel worker processes.
+
+* :func:`cross_validate` splits the non-test rows into K stratified folds,
+  trains on K-1 and validates on the one left out, and reports each fold's
+  best epoch and score, their mean and spread, and the epoch count to use:
+  the mean of the best epochs. With ``final_fit`` it then trains on all
+  non-test rows for that many epochs and scores the test split once.
+* :func:`train_ensemble` trains N members that differ in seed (and, by
+  choice, in init or any config key; with ``bagging`` in a bootstrap sample
+  of the rows) and combines them by averaging probabilities or by vote. An
+  ensemble's directory loads like a single model (``load_model``,
+  ``trainwell evaluate``).
+
+Workers are processes (``jobs``); each gets ``cores // jobs`` torch threads so
+that workers share the cores instead of fighting over them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainwell.config import Config, apply_overrides, resolve_config
+from trainwell.data.datasets import Data, Split
+from trainwell.errors import TrainwellError
+
+__all__ = ["Ensemble", "cross_validate", "fold_indices", "train_ensemble"]
+
+ENSEMBLE_FILE = "ensemble.json"
+_INITS = ("he_normal", "xavier_normal", "orthogonal", "he_uniform", "xavier_uniform", "default")
+
+
+def fold_indices(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified K-fold ``(train, validation)`` row indices (scikit-learn's ``StratifiedKFold``, shuffled).
+
+    Raises:
+        TrainwellError: fewer rows of a class than folds, naming the class counts.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if folds < 2:
+        raise TrainwellError(f"cross-validation needs --folds >= 2, got {folds}")
+    counts = dict(zip(*np.unique(y, return_counts=True)))
+    if min(counts.values()) < folds:
+        raise TrainwellError(f"stratified {folds}-fold needs at least {folds} rows of every class, got class counts "
+                             f"{ {int(k): int(v) for k, v in counts.items()} }; use fewer folds or more data")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
+def _threads(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+
+def _work(task: tuple[dict[str, Any], list[str], str, Data, int]) -> dict[str, Any]:
+    """One training run in a worker (or in this process): returns what the parent needs."""
+    config, overrides, out, data, threads = task
+    from trainwell.train.run import train
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        run = train(config, overrides=overrides, out=out, data=data, progress=False)
+    finally:
+        torch.set_num_threads(previous)
+    scored = [h for h in run.history if "val_loss" in h and np.isfinite(h["val_loss"])]
+    best = min(scored, key=lambda h: h["val_loss"]) if scored else None
+    return {"dir": str(run.dir), "best_epoch": best["epoch"] if best else None,
+            "best_val_loss": best["val_loss"] if best else None,
+            "best_val_accuracy": best["val_accuracy"] if best else None, "metrics": run.metrics,
+            "epochs_run": len(run.history)}
+
+
+def _run_all(tasks: list[tuple], jobs: int) -> list[dict[str, Any]]:
+    if jobs <= 1:
+        return [_work(t) for t in tasks]
+    # spawn: a forked child would inherit torch's thread pools mid-use
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(_work, tasks))
+
+
+def _load(cfg: Config) -> Data:
+    from trainwell.train.run import _data
+
+    return _data(cfg.data)
+
+
+def _out(out: str | Path | None, kind: str, name: str) -> Path:
+    from trainwell.train.run import _new_run_dir
+
+    return _new_run_dir(out, f"{name}-{kind}")
+
+
+def cross_validate(config: Any = None, *, folds: int = 5, overrides: Sequence[str] = (), jobs: int = 1,
+                   out: str | Path | None = None, final_fit: bool = False) -> dict[str, Any]:
+    """K-fold cross-validation of a config on its data set's non-test rows.
+
+    Args:
+        config: a config (anything :func:`~trainwell.train` takes).
+        folds: K.
+        overrides: ``key=value`` changes.
+        jobs: worker processes.
+        out: the directory for ``fold-k/`` runs and ``cv.json``.
+        final_fit: also train on all non-test rows for the chosen epoch count.
+
+    Returns:
+        The content of ``cv.json``: ``folds`` (best epoch, validation loss and
+        accuracy each), ``mean`` and ``std`` of those, ``chosen_epochs`` and,
+        with ``final_fit``, ``final`` (its directory and test metrics).
+    """
+    cfg = resolve_config(config)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    data = _load(cfg)
+    if data.kind == "sequence":
+        raise TrainwellError("cross-validation stratifies by class; sequence tasks have a class per token")
+    pool_x = torch.cat([data.train.x, data.val.x])
+    pool_y = torch.cat([data.train.y, data.val.y])
+    splits = fold_indices(pool_y.numpy(), folds, cfg.data.seed)
+    root = _out(out, "cv", cfg.name)  # only now: bad input writes nothing
+    tasks = []
+    for k, (train_idx, val_idx) in enumerate(splits):
+        fold = replace(data, train=Split(pool_x[train_idx], pool_y[train_idx]),
+                       val=Split(pool_x[val_idx], pool_y[val_idx]))
+        tasks.append((cfg.model_dump(mode="json"), [], str(root / f"fold-{k}"), fold, _threads(jobs)))
+    results = _run_all(tasks, jobs)
+    keys = ("best_epoch", "best_val_loss", "best_val_accuracy")
+    summary: dict[str, Any] = {
+        "folds": [{"fold": k, "dir": r["dir"], **{key: r[key] for key in keys}} for k, r in enumerate(results)],
+        "mean": {key: statistics.mean(r[key] for r in results) for key in keys},
+        "std": {key: statistics.pstdev(r[key] for r in results) for key in keys}}
+    summary["chosen_epochs"] = max(1, round(summary["mean"]["best_epoch"]))
+    if final_fit:
+        whole = replace(data, train=Split(pool_x, pool_y), val=Split(pool_x[:0], pool_y[:0]))
+        final = _work((cfg.model_dump(mode="json"), [f"train.epochs={summary['chosen_epochs']}"],
+                       str(root / "final"), whole, _threads(1)))
+        summary["final"] = {"dir": final["dir"], "test": final["metrics"]["test"]}
+    (root / "cv.json").write_text(json.dumps(summary, indent=2))
+    summary["dir"] = str(root)
+    return summary
+
+
+def _member_overrides(i: int, vary: Sequence[str], seed: int) -> list[str]:
+    changes = [f"seed={seed + i}"]
+    for item in vary:
+        if item == "seed":
+            continue
+        if item == "init":
+            changes.append(f"model.init={_INITS[i % len(_INITS)]}")
+        elif "=" in item:
+            key, values = item.split("=", 1)
+            options = values.split(",")
+            changes.append(f"{key}={options[i % len(options)]}")
+        else:
+            raise TrainwellError(f"--vary takes seed, init or key=v1,v2,... (e.g. model.width=64,128), got {item!r}")
+    return changes
+
+
+def train_ensemble(config: Any = None, *, members: int = 5, vary: Sequence[str] = ("seed",),
+                   combine: str = "average", bagging: bool = False, overrides: Sequence[str] = (), jobs: int = 1,
+                   out: str | Path | None = None) -> dict[str, Any]:
+    """Train ``members`` runs and combine them (seed 003's ensembles).
+
+    Returns:
+        The content of ``ensemble.json``: members (directory, changes, test
+        accuracy), ``combine``, and the ensemble's test metrics.
+    """
+    if combine not in ("average", "vote"):
+        raise TrainwellError(f"--combine takes average or vote, got {combine!r}")
+    if members < 2:
+        raise TrainwellError(f"an ensemble needs --members >= 2, got {members}")
+    cfg = resolve_config(config)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    data = _load(cfg)
+    changes = [_member_overrides(i, vary, cfg.seed) for i in range(members)]
+    for c in changes:
+        apply_overrides(cfg, c)  # a bad --vary value is an error before anything is written
+    root = _out(out, "ensemble", cfg.name)
+    tasks = []
+    for i in range(members):
+        member_data = data
+        if bagging:  # a bootstrap sample of the training rows per member
+            g = torch.Generator().manual_seed(cfg.seed + 1000 + i)
+            rows = torch.randint(0, len(data.train), (len(data.train),), generator=g)
+            member_data = replace(data, train=Split(data.train.x[rows], data.train.y[rows]))
+        tasks.append((cfg.model_dump(mode="json"), changes[i], str(root / f"member-{i}"),
+                      member_data, _threads(jobs)))
+    results = _run_all(tasks, jobs)
+    spec = {"combine": combine, "bagging": bagging,
+            "members": [{"dir": Path(r["dir"]).name, "changes": t[1],
+                         "test_accuracy": r["metrics"]["test"]["accuracy"]} for r, t in zip(results, tasks)]}
+    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
+    from trainwell.train.run import evaluate_run
+
+    spec["test"] = evaluate_run(root)
+    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
+    spec["dir"] = str(root)
+    return spec
+
+
+class Ensemble(nn.Module):
+    """Members combined: ``average`` returns the log of the mean probabilities; ``vote`` the log of the vote
+    shares (ties go to the lower class), so ``argmax`` is the ensemble's prediction either way."""
+
+    def __init__(self, members: Sequence[nn.Module], combine: str = "average") -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.combine = combine
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = [m(x) for m in self.members]
+        if self.combine == "average":
+            return torch.stack([torch.softmax(z, dim=1) for z in logits]).mean(0).clamp_min(1e-12).log()
+        votes = torch.stack([nn.functional.one_hot(z.argmax(1), z.shape[1]) for z in logits]).float().mean(0)
+        return votes.clamp_min(1e-12).log()
