@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from trainwell.errors import TrainwellError, closest
 
-__all__ = ["CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "DoctorConfig",
+__all__ = ["AugmentConfig", "CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "DoctorConfig",
            "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "RegConfig",
            "ScheduleConfig", "TrainConfig", "apply_overrides", "load_config", "parse_overrides", "resolve_config"]
 
@@ -50,6 +50,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class AugmentConfig(_Section):
+    """Augmentation of the training split (never validation or test)."""
+
+    noise: float = Field(0.0, ge=0, allow_inf_nan=False, description="Gaussian noise, in units of each feature's std")
+    shift: int = Field(0, ge=0, description="1-D signals: random shift of up to N steps")
+    rotate: float = Field(0.0, ge=0, le=180, description="images: random rotation of up to N degrees")
+    crop: int = Field(0, ge=0, description="signals and images: pad by N, crop back at a random place")
+    duplicate: int = Field(0, ge=0, le=100, description="add N noisy copies of every training row before training")
+    gaussian: int = Field(0, ge=0, le=100, description="add N x rows drawn from a Gaussian fitted to each class")
+
+
 class DataConfig(_Section):
     """Which data, how it is split and batched."""
 
@@ -67,6 +78,7 @@ class DataConfig(_Section):
         "none", description="rebalance the training split (never validation or test)")
     resample_options: dict[str, Any] = Field(default_factory=dict,
                                              description="the sampler's options, e.g. {k_neighbors: 3} or {version: 2}")
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
     @field_validator("name")
     @classmethod

@@ -29,6 +29,7 @@ from torch import nn
 
 from trainwell.config import Config, DataConfig, apply_overrides, load_config, resolve_config
 from trainwell.data.datasets import Data, Split, load_data
+from trainwell.data.augment import Augment, augment_batch, expand_training_rows
 from trainwell.data.imbalance import resample_split
 from trainwell.errors import TrainwellError
 from trainwell.losses import make_loss
@@ -346,6 +347,24 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                      "doctor.repair=true to drop those rows")
         if cfg.data.resample != "none":
             data = _resample(data, cfg)
+        a = cfg.data.augment
+        if a.duplicate or a.gaussian:
+            if data.kind == "sequence":
+                raise TrainwellError("data.augment.duplicate/gaussian need numeric features, not token sequences")
+            x, y = expand_training_rows(data.train.x, data.train.y, duplicate=a.duplicate, gaussian=a.gaussian,
+                                        noise=a.noise, seed=cfg.seed)
+            data = replace(data, train=Split(x, y))
+        augment = None
+        if a.noise or a.shift or a.rotate or a.crop:
+            if data.kind == "sequence":
+                raise TrainwellError("data.augment changes numeric features; sequence tasks are tokens")
+            try:
+                augment_batch(data.train.x[:2], data.kind, torch.Generator(), shift=a.shift, rotate=a.rotate,
+                              crop=a.crop)  # a change that does not fit the data fails here, before anything runs
+            except ValueError as err:
+                raise TrainwellError(str(err)) from None
+            augment = Augment(data.kind, cfg.seed, data.std, noise=a.noise, shift=a.shift, rotate=a.rotate,
+                              crop=a.crop)
         model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
@@ -373,7 +392,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
                           generator=torch.Generator().manual_seed(cfg.seed),
                           forward=_teacher_forcing if data.kind == "sequence" else None,
-                          callbacks=[*([GradientClipping(cfg.clip.max_norm, cfg.clip.value)]
+                          callbacks=[*([augment] if augment else []),
+                                     *([GradientClipping(cfg.clip.max_norm, cfg.clip.value)]
                                        if cfg.clip.max_norm or cfg.clip.value else []),
                                      *([doctor] if doctor else []),
                                      *([schedule] if schedule else []),
