@@ -163,6 +163,7 @@ def ensemble(
     vary: Annotated[list[str], typer.Option(help="seed, init, or key=v1,v2,... (repeatable)")] = ["seed"],
     combine: Annotated[str, typer.Option(help="average (probabilities) or vote")] = "average",
     bagging: Annotated[bool, typer.Option(help="a bootstrap sample of the rows per member")] = False,
+    balance: Annotated[bool, typer.Option(help="each member on a balanced under-sample (EasyEnsemble)")] = False,
     set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key")] = [],
     jobs: Annotated[int, typer.Option(help="worker processes")] = 1,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="directory (new or empty)")] = None,
@@ -172,7 +173,7 @@ def ensemble(
     from trainwell.model_selection import train_ensemble
 
     result = train_ensemble(load_config(config, set_), members=members, vary=vary, combine=combine,
-                            bagging=bagging, jobs=jobs, out=out_dir)
+                            bagging=bagging, balance=balance, jobs=jobs, out=out_dir)
     for i, m in enumerate(result["members"]):
         out.print(f"member {i} ({' '.join(m['changes'])}): test accuracy {m['test_accuracy']:.4f}")
     mean = sum(m["test_accuracy"] for m in result["members"]) / len(result["members"])

@@ -74,6 +74,8 @@ class DataConfig(_Section):
     seed: int = Field(42, ge=0, description="seed of data generation and splitting, fixed so that runs differing in `seed` see the same data")
     options: dict[str, Any] = Field(default_factory=dict,
                                     description="the data set's options, e.g. {length: 12, vocab: 8} for sequence tasks")
+    imbalance_ratio: float | None = Field(None, gt=0, le=1, description="keep this share of every class but the "
+                                          "largest one (a generated imbalanced set), in every split")
     resample: Literal["none", "random_over", "random_under", "smote", "nearmiss"] = Field(
         "none", description="rebalance the training split (never validation or test)")
     resample_options: dict[str, Any] = Field(default_factory=dict,

@@ -220,13 +220,33 @@ def split_data(name: str, raw: Raw, *, val_fraction: float, test_fraction: float
                 Split(t(x_test), t(y_test)), n_classes, t(mean), t(std), raw.input_vocab)
 
 
+def make_imbalanced(raw: Raw, ratio: float, seed: int) -> Raw:
+    """Keep ``ratio`` of the rows of every class but the largest (random rows, seeded), in every split."""
+    rng = np.random.default_rng(seed)
+
+    def cut(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        labels, counts = np.unique(y, return_counts=True)
+        largest = labels[np.argmax(counts)]
+        keep = [np.flatnonzero(y == c) if c == largest else
+                rng.choice(np.flatnonzero(y == c), size=max(2, round(ratio * n)), replace=False)
+                for c, n in zip(labels, counts)]
+        idx = np.sort(np.concatenate(keep))
+        return x[idx], y[idx]
+
+    x, y = cut(np.asarray(raw.x), np.asarray(raw.y))
+    x_test, y_test = (None, None) if raw.x_test is None else cut(np.asarray(raw.x_test), np.asarray(raw.y_test))
+    return Raw(x, y, raw.kind, x_test, y_test, raw.n_classes, raw.input_vocab)
+
+
 def load_data(name: str, *, n_samples: int | None = None, noise: float | None = None,
-              val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 42, **options: object) -> Data:
+              val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 42,
+              imbalance_ratio: float | None = None, **options: object) -> Data:
     """Generate or load the embedded data set ``name`` and split it.
 
     The data depend only on ``seed`` (not on the global random state, which is
     left as it was). ``options`` go to the set's generator (sequence tasks:
-    ``length``, ``vocab``).
+    ``length``, ``vocab``). ``imbalance_ratio`` keeps that share of every
+    class but the largest.
 
     Example:
         >>> data = load_data("moons", n_samples=200)
@@ -234,4 +254,8 @@ def load_data(name: str, *, n_samples: int | None = None, noise: float | None = 
         ((2,), 2)
     """
     raw = DATASETS.build(name, n_samples, noise, seed, **options)
+    if imbalance_ratio is not None:
+        if raw.kind == "sequence":
+            raise TrainwellError("data.imbalance_ratio needs one class per row; sequence tasks have a class per token")
+        raw = make_imbalanced(raw, imbalance_ratio, seed)
     return split_data(name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)

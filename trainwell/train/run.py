@@ -78,7 +78,7 @@ def _device(name: str) -> torch.device:
 
 def _data(d: DataConfig) -> Data:
     return load_data(d.name, n_samples=d.n_samples, noise=d.noise, val_fraction=d.val_fraction,
-                     test_fraction=d.test_fraction, seed=d.seed, **d.options)
+                     test_fraction=d.test_fraction, seed=d.seed, imbalance_ratio=d.imbalance_ratio, **d.options)
 
 
 def _data_meta(data: Data) -> dict[str, Any]:
@@ -606,7 +606,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
         result = evaluate(model, split, loss_fn, return_predictions=True)
     except RuntimeError as err:
         raise TrainwellError(f"data do not fit the model: {str(err).splitlines()[0]}") from None
-    result["per_class_recall"] = _class_recall(result.pop("predictions"), split.y, n_classes)
+    pred = result.pop("predictions")
+    result["per_class_recall"] = _class_recall(pred, split.y, n_classes)
+    result.update(class_metrics(pred, split.y, n_classes))
     result["rows"] = len(split)
     return result
 
