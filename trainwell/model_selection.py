@@ -18,6 +18,7 @@ that workers share the cores instead of fighting over them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from trainwell.config import Config, apply_overrides, resolve_config
 from trainwell.data.datasets import Data, Split
 from trainwell.errors import TrainwellError
 
-__all__ = ["Ensemble", "balance_cascade", "cross_validate", "fold_indices", "train_ensemble"]
+__all__ = ["Ensemble", "balance_cascade", "boost", "cross_validate", "fold_indices", "train_ensemble"]
 
 ENSEMBLE_FILE = "ensemble.json"
 _INITS = ("he_normal", "xavier_normal", "orthogonal", "he_uniform", "xavier_uniform", "default")
@@ -278,18 +279,74 @@ def balance_cascade(config: Any = None, *, rounds: int = 4, overrides: Sequence[
     return spec
 
 
-class Ensemble(nn.Module):
-    """Members combined: ``average`` returns the log of the mean probabilities; ``vote`` the log of the vote
-    shares (ties go to the lower class), so ``argmax`` is the ensemble's prediction either way."""
+def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
+          out: str | Path | None = None) -> dict[str, Any]:
+    """SAMME boosting (Zhu et al. 2009) with neural base learners.
 
-    def __init__(self, members: Sequence[nn.Module], combine: str = "average") -> None:
+    Each round trains a member on rows drawn with the current row weights (a
+    network takes no sample weights, so they become a weighted resample),
+    measures its weighted error ``err`` on the training rows, gives it the say
+    ``alpha = log((1 - err) / err) + log(K - 1)``, and multiplies the weights of
+    the rows it got wrong by ``exp(alpha)``. The ensemble votes with the alphas.
+    Rounds stop early when a member is no better than chance (``err >= 1 - 1/K``).
+    """
+    from trainwell.train.run import evaluate_run, load_model
+
+    if rounds < 1:
+        raise TrainwellError(f"boosting needs rounds >= 1, got {rounds}")
+    cfg = resolve_config(config)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    data = _load(cfg)
+    n, k = len(data.train), data.n_classes
+    w = torch.full((n,), 1.0 / n, dtype=torch.double)
+    root = _out(out, "boost", cfg.name)
+    members, alphas = [], []
+    for m in range(rounds):
+        g = torch.Generator().manual_seed(cfg.seed + 5000 + m)
+        rows = torch.multinomial(w, n, replacement=True, generator=g)
+        member_data = replace(data, train=Split(data.train.x[rows], data.train.y[rows]))
+        result = _work((cfg.model_dump(mode="json"), [f"seed={cfg.seed + m}"], str(root / f"member-{m}"),
+                        member_data, _threads(1)))
+        with torch.no_grad():
+            wrong = (load_model(result["dir"])(data.train.x).argmax(1) != data.train.y).double()
+        err = float((w * wrong).sum() / w.sum())
+        if err >= 1 - 1 / k:  # no better than chance: this member gets no say, and boosting stops
+            break
+        alpha = math.log((1 - err) / max(err, 1e-10)) + math.log(k - 1)
+        members.append({"dir": Path(result["dir"]).name, "changes": [f"seed={cfg.seed + m}"],
+                        "test_accuracy": result["metrics"]["test"]["accuracy"], "weighted_error": err,
+                        "alpha": alpha})
+        alphas.append(alpha)
+        w = w * torch.exp(alpha * wrong)
+        w = w / w.sum()
+    if not members:
+        raise TrainwellError("the first boosting round was no better than chance; fix the base learner first")
+    spec = {"combine": "weighted_vote", "weights": alphas, "members": members}
+    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
+    spec["test"] = evaluate_run(root)
+    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
+    spec["dir"] = str(root)
+    return spec
+
+
+class Ensemble(nn.Module):
+    """Members combined: ``average`` returns the log of the mean probabilities; ``vote`` (or
+    ``weighted_vote`` with one weight per member) the log of the vote shares (ties go to the lower class),
+    so ``argmax`` is the ensemble's prediction either way."""
+
+    def __init__(self, members: Sequence[nn.Module], combine: str = "average",
+                 weights: Sequence[float] | None = None) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
         self.combine = combine
+        self.register_buffer("weights", torch.ones(len(members)) if weights is None
+                             else torch.as_tensor(list(weights), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = [m(x) for m in self.members]
         if self.combine == "average":
             return torch.stack([torch.softmax(z, dim=1) for z in logits]).mean(0).clamp_min(1e-12).log()
-        votes = torch.stack([nn.functional.one_hot(z.argmax(1), z.shape[1]) for z in logits]).float().mean(0)
-        return votes.clamp_min(1e-12).log()
+        votes = torch.stack([nn.functional.one_hot(z.argmax(1), z.shape[1]) for z in logits]).float()
+        share = (votes * self.weights.view(-1, 1, 1)).sum(0) / self.weights.sum()
+        return share.clamp_min(1e-12).log()

@@ -532,8 +532,8 @@ def _load(run_dir: str | Path) -> tuple[nn.Module, Config, dict[str, Any]]:
             loaded = [_load(Path(run_dir) / m["dir"]) for m in spec["members"]]
         except (ValueError, KeyError, TypeError) as err:
             raise TrainwellError(f"{ensemble} is not a readable ensemble ({err})") from None
-        return Ensemble([m for m, _, _ in loaded], spec.get("combine", "average")).eval(), loaded[0][1], \
-            loaded[0][2]
+        return Ensemble([m for m, _, _ in loaded], spec.get("combine", "average"), spec.get("weights")).eval(), \
+            loaded[0][1], loaded[0][2]
     run_dir, cfg = _read_run(run_dir)
     path = run_dir / MODEL_FILE
     if not path.is_file():
