@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from trainwell.errors import TrainwellError, closest
 
-__all__ = ["AugmentConfig", "CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "DoctorConfig",
+__all__ = ["AugmentConfig", "CheckpointConfig", "ImbalanceConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "DoctorConfig",
            "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "RegConfig",
            "ScheduleConfig", "TrainConfig", "apply_overrides", "load_config", "parse_overrides", "resolve_config"]
 
@@ -61,6 +61,39 @@ class AugmentConfig(_Section):
     gaussian: int = Field(0, ge=0, le=100, description="add N x rows drawn from a Gaussian fitted to each class")
 
 
+class ImbalanceConfig(BaseModel):
+    """Rebalancing of the training split: ``{method: smote, k_neighbors: 3}`` (never validation or test).
+
+    Keys besides ``method`` are the sampler's own arguments (imbalanced-learn's names).
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    method: Literal["none", "random_over", "random_under", "smote", "nearmiss"] = Field(
+        "none", description="random_over, random_under, smote or nearmiss")
+
+    @model_validator(mode="after")
+    def _known_arguments(self) -> ImbalanceConfig:
+        import inspect
+
+        from trainwell.data.imbalance import SAMPLERS
+
+        given = set(self.model_extra or {})
+        if self.method == "none":
+            if given:
+                raise ValueError(f"data.imbalance has arguments {sorted(given)} but no method; set data.imbalance.method")
+            return self
+        accepted = [p for p in inspect.signature(SAMPLERS[self.method]).parameters if p != "self"]
+        unknown = sorted(given - set(accepted))
+        if unknown:
+            raise ValueError(f"{self.method} has no argument {', '.join(unknown)}; it takes {', '.join(accepted)}")
+        return self
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class DataConfig(_Section):
     """Which data, how it is split and batched."""
 
@@ -76,10 +109,7 @@ class DataConfig(_Section):
                                     description="the data set's options, e.g. {length: 12, vocab: 8} for sequence tasks")
     imbalance_ratio: float | None = Field(None, gt=0, le=1, description="keep this share of every class but the "
                                           "largest one (a generated imbalanced set), in every split")
-    resample: Literal["none", "random_over", "random_under", "smote", "nearmiss"] = Field(
-        "none", description="rebalance the training split (never validation or test)")
-    resample_options: dict[str, Any] = Field(default_factory=dict,
-                                             description="the sampler's options, e.g. {k_neighbors: 3} or {version: 2}")
+    imbalance: ImbalanceConfig = Field(default_factory=ImbalanceConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
     @field_validator("name")

@@ -25,13 +25,13 @@ def test_treatments_raise_balanced_accuracy_and_minority_recall(tmp_path):
     # measured (3 seeds, 20 epochs): none 0.717 / 0.25; weights 0.809 / 0.58; smote 0.792 / 0.50;
     # random_over 0.797 / 0.50; random_under 0.646 (too few rows left): not a treatment to test here
     none_bal, none_rec = _scores(tmp_path, [])
-    for treatment in (["loss=weighted_cross_entropy"], ["data.resample=smote"], ["data.resample=random_over"]):
+    for treatment in (["loss=weighted_cross_entropy"], ["data.imbalance.method=smote"], ["data.imbalance.method=random_over"]):
         bal, rec = _scores(tmp_path, treatment)
         assert bal > none_bal + 0.03 and rec > none_rec + 0.1, (treatment, bal, none_bal, rec, none_rec)
 
 
 def test_metrics_json_has_what_imbalance_needs(tmp_path):
-    run = trainwell.train(BASE, overrides=["train.epochs=2", "data.resample=random_under"], out=tmp_path / "r")
+    run = trainwell.train(BASE, overrides=["train.epochs=2", "data.imbalance.method=random_under"], out=tmp_path / "r")
     test = run.metrics["test"]
     assert set(test) >= {"per_class_recall", "per_class_precision", "balanced_accuracy", "macro_f1",
                          "confusion_matrix"}
@@ -42,7 +42,8 @@ def test_metrics_json_has_what_imbalance_needs(tmp_path):
 
 
 def test_bad_resampling_requests_are_one_line_errors(tmp_path):
-    with pytest.raises(TrainwellError, match="data.resample=smote: .*k_neighbors"):
-        trainwell.train(BASE, overrides=["data.resample=smote", "data.n_samples=300"], out=tmp_path / "a")
-    with pytest.raises(TrainwellError, match="data.resample=nearmiss: .*takes"):
-        trainwell.train(BASE, overrides=["data.resample=nearmiss", "data.resample_options.k=3"], out=tmp_path / "b")
+    with pytest.raises(TrainwellError, match="data.imbalance.method=smote: .*k_neighbors"):
+        trainwell.train(BASE, overrides=["data.imbalance.method=smote", "data.n_samples=300"], out=tmp_path / "a")
+    with pytest.raises(TrainwellError, match="nearmiss has no argument k; it takes"):
+        trainwell.train(BASE, overrides=["data.imbalance.method=nearmiss", "data.imbalance.k=3"], out=tmp_path / "b")
+    assert not (tmp_path / "b").exists()

@@ -315,11 +315,12 @@ def _drop_bad_rows(data: Data, findings: list[Finding]) -> Data:
 def _resample(data: Data, cfg: Config) -> Data:
     """Rebalance the training split only: validation and test keep the real class frequencies."""
     if data.kind == "sequence":
-        raise TrainwellError("data.resample needs one class per row; sequence tasks have a class per token")
+        raise TrainwellError("data.imbalance needs one class per row; sequence tasks have a class per token")
+    imb = cfg.data.imbalance
     try:
-        x, y = resample_split(data.train.x, data.train.y, cfg.data.resample, cfg.seed, **cfg.data.resample_options)
+        x, y = resample_split(data.train.x, data.train.y, imb.method, cfg.seed, **imb.arguments)
     except ValueError as err:
-        raise TrainwellError(f"data.resample={cfg.data.resample}: {err}") from None
+        raise TrainwellError(f"data.imbalance.method={imb.method}: {err}") from None
     return replace(data, train=Split(x, y))
 
 
@@ -345,7 +346,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 where = "; ".join(f"{f.evidence['split']} rows {f.evidence['rows']}" for f in bad)
                 raise TrainwellError(f"the data hold non-finite values ({where}); fix them, or set "
                                      "doctor.repair=true to drop those rows")
-        if cfg.data.resample != "none":
+        if cfg.data.imbalance.method != "none":
             data = _resample(data, cfg)
         a = cfg.data.augment
         if a.duplicate or a.gaussian:
