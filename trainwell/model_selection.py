@@ -99,10 +99,25 @@ def _start_methods() -> list[str]:
     return get_all_start_methods()
 
 
-def _load(cfg: Config) -> Data:
+def _setup(config: Any, overrides: Sequence[str]) -> tuple[Config, Data]:
+    """The resolved config and its data set."""
     from trainwell.train.run import _data
 
-    return _data(cfg.data)
+    cfg = resolve_config(config)
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    return cfg, _data(cfg.data)
+
+
+def _finish(root: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Write ``ensemble.json`` (the directory now loads as one model), score the test split, write it again."""
+    from trainwell.train.run import evaluate_run
+
+    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
+    spec["test"] = evaluate_run(root)
+    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
+    spec["dir"] = str(root)
+    return spec
 
 
 def _out(out: str | Path | None, kind: str, name: str) -> Path:
@@ -128,10 +143,7 @@ def cross_validate(config: Any = None, *, folds: int = 5, overrides: Sequence[st
         accuracy each), ``mean`` and ``std`` of those, ``chosen_epochs`` and,
         with ``final_fit``, ``final`` (its directory and test metrics).
     """
-    cfg = resolve_config(config)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
-    data = _load(cfg)
+    cfg, data = _setup(config, overrides)
     if data.kind == "sequence":
         raise TrainwellError("cross-validation stratifies by class; sequence tasks have a class per token")
     pool_x = torch.cat([data.train.x, data.val.x])
@@ -193,10 +205,7 @@ def train_ensemble(config: Any = None, *, members: int = 5, vary: Sequence[str] 
         raise TrainwellError(f"--combine takes average or vote, got {combine!r}")
     if members < 2:
         raise TrainwellError(f"an ensemble needs --members >= 2, got {members}")
-    cfg = resolve_config(config)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
-    data = _load(cfg)
+    cfg, data = _setup(config, overrides)
     changes = [_member_overrides(i, vary, cfg.seed) for i in range(members)]
     for c in changes:
         apply_overrides(cfg, c)  # a bad --vary value is an error before anything is written
@@ -216,13 +225,7 @@ def train_ensemble(config: Any = None, *, members: int = 5, vary: Sequence[str] 
     spec = {"combine": combine, "bagging": bagging, "balance": balance,
             "members": [{"dir": Path(r["dir"]).name, "changes": t[1],
                          "test_accuracy": r["metrics"]["test"]["accuracy"]} for r, t in zip(results, tasks)]}
-    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
-    from trainwell.train.run import evaluate_run
-
-    spec["test"] = evaluate_run(root)
-    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
-    spec["dir"] = str(root)
-    return spec
+    return _finish(root, spec)
 
 
 def _under_sampled(data: Data, seed: int, rows: np.ndarray | None = None) -> Data:
@@ -246,14 +249,9 @@ def balance_cascade(config: Any = None, *, rounds: int = 4, overrides: Sequence[
     classifies right leave the pool, so later members learn the hard ones.
     The result is saved and loads like :func:`train_ensemble`'s (average).
     """
-    from trainwell.train.run import evaluate_run
-
     if rounds < 2:
         raise TrainwellError(f"BalanceCascade needs rounds >= 2, got {rounds}")
-    cfg = resolve_config(config)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
-    data = _load(cfg)
+    cfg, data = _setup(config, overrides)
     y = data.train.y.numpy()
     counts = np.bincount(y)
     smallest = int(np.argmin(np.where(counts > 0, counts, np.iinfo(np.int64).max)))
@@ -280,11 +278,7 @@ def balance_cascade(config: Any = None, *, rounds: int = 4, overrides: Sequence[
                 kept.append(rng.choice(pool[(y[pool] == c) & right], size=short, replace=False))
         pool = np.sort(np.concatenate(kept))
     spec = {"combine": "average", "bagging": False, "balance": "cascade", "members": spec_members}
-    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
-    spec["test"] = evaluate_run(root)
-    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
-    spec["dir"] = str(root)
-    return spec
+    return _finish(root, spec)
 
 
 def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
@@ -298,14 +292,11 @@ def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
     the rows it got wrong by ``exp(alpha)``. The ensemble votes with the alphas.
     Rounds stop early when a member is no better than chance (``err >= 1 - 1/K``).
     """
-    from trainwell.train.run import evaluate_run, load_model
+    from trainwell.train.run import load_model
 
     if rounds < 1:
         raise TrainwellError(f"boosting needs rounds >= 1, got {rounds}")
-    cfg = resolve_config(config)
-    if overrides:
-        cfg = apply_overrides(cfg, overrides)
-    data = _load(cfg)
+    cfg, data = _setup(config, overrides)
     n, k = len(data.train), data.n_classes
     w = torch.full((n,), 1.0 / n, dtype=torch.double)
     root = _out(out, "boost", cfg.name)
@@ -331,11 +322,7 @@ def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
     if not members:
         raise TrainwellError("the first boosting round was no better than chance; fix the base learner first")
     spec = {"combine": "weighted_vote", "weights": alphas, "members": members}
-    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
-    spec["test"] = evaluate_run(root)
-    (root / ENSEMBLE_FILE).write_text(json.dumps(spec, indent=2))
-    spec["dir"] = str(root)
-    return spec
+    return _finish(root, spec)
 
 
 class Ensemble(nn.Module):
