@@ -81,3 +81,11 @@ def test_early_stopping_stops_and_restores_the_best_weights(tmp_path):
     best = min(range(len(val)), key=val.__getitem__)
     assert len(val) == best + 1 + 3 < 60  # stopped 3 epochs after the best
     assert run.metrics["val"]["loss"] == pytest.approx(val[best], rel=1e-5)  # the best weights are back
+
+
+def test_a_repaired_attempt_starts_from_the_loaded_data_not_the_augmented_one(tmp_path):
+    sick = {**SMALL, "data": {"name": "moons", "n_samples": 400, "augment": {"duplicate": 1}},
+            "optim": {"name": "sgd", "lr": 100.0}, "doctor": {"repair": True}}
+    run = trainwell.train(sick, out=tmp_path / "run")
+    assert run.diagnosis["repairs"]
+    assert len(run.data.train) == 2 * len(run.loaded.train)  # duplicated once, not once per attempt

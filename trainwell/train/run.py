@@ -60,7 +60,8 @@ class Run:
     metrics: dict[str, Any]
     model: nn.Module = field(repr=False)
     diagnosis: dict[str, Any] = field(default_factory=dict)  # diagnosis.json: audit, findings, notes, repairs
-    data: Data | None = field(default=None, repr=False)  # what it trained on (a repair reuses it)
+    data: Data | None = field(default=None, repr=False)  # what it trained on (after resampling and augmentation)
+    loaded: Data | None = field(default=None, repr=False)  # the data as loaded, before them (a repair reuses it)
 
     @property
     def findings(self) -> list[Finding]:
@@ -264,7 +265,7 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         _say(progress, cfg, f"repair {len(repairs) + 1}: {finding.symptom}"
                             f"{f' ({finding.cause})' if finding.cause else ''} -> {' '.join(changes)}")
         _clear_run(run.dir)
-        same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.data
+        same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.loaded
         run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress, data=same_data)
         repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
                         "layer": finding.layer, "changes": changes, "before": before, "after": _outcome(run)})
@@ -335,6 +336,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
     with torch.random.fork_rng(devices=cuda), _SignalGuard() as guard:
         torch.manual_seed(cfg.seed)
         data = _data(cfg.data) if data is None else data
+        loaded = data
         meta = _data_meta(data)
         if cfg.doctor.enabled and state is None:
             audit_findings = audit(data.train, data.val, data.test, n_classes=data.n_classes,
@@ -431,7 +433,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                      "findings": [f.to_dict() for f in doctor.findings],
                      "notes": doctor.doctor.notes if doctor.doctor is not None else saved.get("notes", [])}
         atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
-    return Run(run_dir, cfg, history, metrics, model, diagnosis, data)
+    return Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded)
 
 
 def _previous_audit(run_dir: Path) -> list[dict[str, Any]]:
