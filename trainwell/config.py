@@ -69,8 +69,9 @@ class ImbalanceConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    method: Literal["none", "random_over", "random_under", "smote", "nearmiss"] = Field(
-        "none", description="random_over, random_under, smote or nearmiss")
+    method: Literal["none", "random_over", "random_under", "smote", "nearmiss", "balanced_sampler"] = Field(
+        "none", description="random_over, random_under, smote, nearmiss, or balanced_sampler (each epoch draws "
+                            "rows with class-balanced weights)")
 
     @model_validator(mode="after")
     def _known_arguments(self) -> ImbalanceConfig:
@@ -79,9 +80,9 @@ class ImbalanceConfig(BaseModel):
         from trainwell.data.imbalance import SAMPLERS
 
         given = set(self.model_extra or {})
-        if self.method == "none":
+        if self.method in ("none", "balanced_sampler"):
             if given:
-                raise ValueError(f"data.imbalance has arguments {sorted(given)} but no method; set data.imbalance.method")
+                raise ValueError(f"data.imbalance has arguments {sorted(given)} that {self.method} does not take")
             return self
         accepted = [p for p in inspect.signature(SAMPLERS[self.method]).parameters if p != "self"]
         unknown = sorted(given - set(accepted))

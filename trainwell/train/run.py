@@ -31,6 +31,7 @@ from trainwell.config import Config, DataConfig, apply_overrides, load_config, r
 from trainwell.data.datasets import Data, Split, load_data
 from trainwell.data.augment import Augment, augment_batch, expand_training_rows
 from trainwell.data.imbalance import resample_split
+from trainwell.data.samplers import balanced_row_weights
 from trainwell.errors import TrainwellError
 from trainwell.losses import make_loss
 from trainwell.models import build_model, count_parameters
@@ -348,7 +349,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 where = "; ".join(f"{f.evidence['split']} rows {f.evidence['rows']}" for f in bad)
                 raise TrainwellError(f"the data hold non-finite values ({where}); fix them, or set "
                                      "doctor.repair=true to drop those rows")
-        if cfg.data.imbalance.method != "none":
+        if cfg.data.imbalance.method not in ("none", "balanced_sampler"):
             data = _resample(data, cfg)
         a = cfg.data.augment
         if a.duplicate or a.gaussian:
@@ -395,6 +396,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
                           generator=torch.Generator().manual_seed(cfg.seed),
                           forward=_teacher_forcing if data.kind == "sequence" else None,
+                          row_weights=balanced_row_weights(data.train.y)
+                          if cfg.data.imbalance.method == "balanced_sampler" else None,
                           callbacks=[*([augment] if augment else []),
                                      *([GradientClipping(cfg.clip.max_norm, cfg.clip.value)]
                                        if cfg.clip.max_norm or cfg.clip.value else []),

@@ -81,6 +81,9 @@ class Trainer:
         generator: the random source of the shuffles (seeded for reproducibility).
         forward: ``f(model, x, y) -> output`` for training steps (default
             ``model(x)``); a sequence model reads the targets (teacher forcing).
+        row_weights: draw each epoch's rows with these probabilities (with
+            replacement) instead of shuffling them, e.g.
+            :func:`~trainwell.data.samplers.balanced_row_weights`.
 
     Attributes set during ``fit`` for callbacks: ``epoch`` (completed epochs),
     ``step`` (updates so far), ``batch`` (index within the epoch), ``xb``, ``yb``,
@@ -95,7 +98,8 @@ class Trainer:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, train: Split,
                  val: Split | None = None, *, epochs: int, batch_size: int = 128,
                  callbacks: Sequence[Callback] = (), generator: torch.Generator | None = None,
-                 forward: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
+                 forward: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                 row_weights: torch.Tensor | None = None) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         if batch_size < 1:
@@ -108,6 +112,9 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.forward = forward if forward is not None else (lambda model, x, y: model(x))
+        if row_weights is not None and (row_weights.shape != (len(train),) or not bool((row_weights >= 0).all())):
+            raise ValueError(f"row_weights must be {len(train)} non-negative numbers, one per training row")
+        self.row_weights = None if row_weights is None else row_weights.double().cpu()
         self.needs_closure = bool(getattr(optimizer, "needs_closure", isinstance(optimizer, torch.optim.LBFGS)))
         self.create_graph = bool(getattr(optimizer, "create_graph", False))  # Newton differentiates twice
         self.epoch = 0
@@ -153,7 +160,11 @@ class Trainer:
         x, n = self.train_split.x, len(self.train_split)
         self._fire("epoch_start")
         full_batch = self.batch_size >= n  # batch gradient descent: order does not matter, skip the copy
-        return {"order": None if full_batch else torch.randperm(n, generator=self.generator).to(x.device),
+        if self.row_weights is not None:  # a weighted draw with replacement (class-balanced epochs)
+            order = torch.multinomial(self.row_weights, n, replacement=True, generator=self.generator).to(x.device)
+        else:
+            order = None if full_batch else torch.randperm(n, generator=self.generator).to(x.device)
+        return {"order": order,
                 "next_batch": 0, "elapsed": 0.0,
                 "loss_sum": torch.zeros((), dtype=torch.float64, device=x.device),
                 "correct": torch.zeros((), dtype=torch.long, device=x.device), "seen": 0, "targets": 0}
