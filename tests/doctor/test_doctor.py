@@ -189,6 +189,35 @@ def test_hooks_are_removed_and_the_model_is_unchanged():
     assert len(opt._optimizer_step_pre_hooks) == 0 and len(opt._optimizer_step_post_hooks) == 0
 
 
+def test_an_activation_whose_output_is_not_a_tensor_is_noted_once():
+    class PairReLU(nn.ReLU):
+        def forward(self, x):
+            return super().forward(x), x
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin, self.act, self.out = nn.Linear(4, 4), PairReLU(), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(self.act(self.lin(x))[0])
+
+    from trainwell.doctor.probes import _ACTIVATION_CLASSES
+
+    _ACTIVATION_CLASSES[PairReLU] = "relu"
+    try:
+        model = Net()
+        d = Doctor(model, torch.optim.SGD(model.parameters(), 0.1))
+        for _ in range(2):
+            loss = model(torch.randn(8, 4)).sum()
+            loss.backward()
+            d.observe(loss)
+        assert sum("are not tensors" in n for n in d.notes) == 1
+        d.close()
+    finally:
+        del _ACTIVATION_CLASSES[PairReLU]
+
+
 def test_what_it_cannot_measure_is_said_once_and_nothing_crashes():
     class Pair(nn.Module):
         def forward(self, x):

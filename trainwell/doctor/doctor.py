@@ -236,6 +236,9 @@ class Doctor:
             self._check_updates()
         if sampled:
             acts = self.acts.collect()
+            if self.acts.skipped:
+                self._note(f"outputs of {', '.join(sorted(self.acts.skipped))} are not tensors (tuples, dicts): "
+                           "their units are not measured")
             if self.layers:
                 self._check_gradients(layer_gradients(self.layers))
             if acts:
