@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +69,11 @@ from trainwell.doctor.findings import Finding
 from trainwell.doctor.probes import ActivationProbe, UpdateProbe, first_non_finite, layer_gradients, weighted_layers
 
 __all__ = ["Doctor", "Thresholds"]
+
+
+def _bounded(history: list[Any], window: int = 20) -> list[Any]:
+    """The first entry and the latest ``window`` ones."""
+    return history if len(history) <= window + 1 else [history[0], *history[-window:]]
 
 
 @dataclass(frozen=True)
@@ -144,11 +148,15 @@ class Doctor:
                        "saturation, dead units and initialisation checks are off")
         if self.updates is None or not self.updates.available:
             self._note("no optimizer with step hooks: update sizes (learning-rate checks) are not measured")
+        # Histories stay bounded (the first entry and a recent window) so that the state a checkpoint
+        # writes every epoch does not grow with the length of the run.
         self._grads: list[dict[str, Any]] = []     # sampled gradient measurements
         self._update_ratios: list[list[float]] = []
+        self._update_peak = 0.0                     # the largest median update size seen
         self._counts: dict[str, int] = {}           # consecutive samples a rule has held
-        self._losses: deque[float] = deque(maxlen=200)
         self._epochs: list[dict[str, float]] = []
+        self._min_train_loss = math.inf
+        self._best_val: tuple[float, int, float] | None = None  # (val loss, epoch from 1, train loss then)
         self._nan_seen = False
         self._broken = False
         self._reported: set[str] = set()
@@ -222,7 +230,6 @@ class Doctor:
                 self._diagnose_nan(value, inputs, targets)
             self.acts.collect()
             return
-        self._losses.append(value)
         if self._first_loss is None:
             self._first_loss = value
         elif self.step >= 5 and value > self.t.divergence_jump * max(self._first_loss, 1e-12):
@@ -231,7 +238,10 @@ class Doctor:
             if cause == "learning_rate_too_high":
                 self._slow_down(finding)
         if self.updates is not None and self.updates.ratios is not None:
-            self._update_ratios.append(self.updates.ratios)
+            self._update_ratios = _bounded(self._update_ratios + [self.updates.ratios])
+            finite = [r for r in self.updates.ratios if math.isfinite(r)]
+            if finite:
+                self._update_peak = max(self._update_peak, statistics.median(finite))
             self.updates.ratios = None
             self._check_updates()
         if sampled:
@@ -258,7 +268,7 @@ class Doctor:
         overall = math.sqrt(sum(g * g for _, g, _ in present) / len(present))
         (first_i, first, _), (_, last, _) = present[0], present[-1]
         ratio = first / last if last > 0 else (math.inf if first > 0 else 1.0)
-        self._grads.append({"step": self.step, "rms": overall, "ratio": ratio})
+        self._grads = _bounded(self._grads + [{"step": self.step, "rms": overall, "ratio": ratio}])
         start = self._grads[0]["rms"]
         growth = overall / start if start > 0 else 1.0
         name = self.layers[first_i][0]
@@ -300,8 +310,7 @@ class Doctor:
 
     def _unit_cause(self, symptom: str) -> str | None:
         """Why units saturated or died: too large steps threw them there, or they started there."""
-        steps = [statistics.median(r) for r in self._update_ratios if r and all(map(math.isfinite, r))]
-        if steps and max(steps) > self.t.update_high:
+        if self._update_peak > self.t.update_high:
             return "learning_rate_too_high"
         if self._counts.get(symptom, 0) >= self.step // self.every + 1:  # held since the first sample
             return "bad_initialisation"
@@ -309,14 +318,13 @@ class Doctor:
 
     def _slow_down(self, finding: Finding | None) -> None:
         """Lower the rate so that steps shrink to ~1e-2 of the weights (at least 10x), from the sizes measured."""
-        steps = [statistics.median(r) for r in self._update_ratios if r and all(map(math.isfinite, r))]
-        if finding is None or not steps or max(steps) <= 0:
+        if finding is None or self._update_peak <= 0:
             return
-        factor = min(0.1, 1e-2 / max(steps))
+        factor = min(0.1, 1e-2 / self._update_peak)
         finding.overrides = [o for o in finding.overrides if not o.startswith("optim.lr")] + \
             [f"optim.lr*={factor:.3g}"]
-        finding.remedy = f"lower the learning rate about {1 / factor:.3g}x (steps reached {max(steps):.2g} of the " \
-                         "weights; healthy is ~1e-3)"
+        finding.remedy = f"lower the learning rate about {1 / factor:.3g}x (steps reached {self._update_peak:.2g} of " \
+                         "the weights; healthy is ~1e-3)"
 
     def _lr_too_low(self, ratio: float, evidence: dict[str, Any]) -> None:
         """The remedy scales the rate so that steps come back to ~1e-3 of the weights (the healthy size)."""
@@ -397,7 +405,13 @@ class Doctor:
         try:
             record = {k: v for k, v in dict(train_loss=train_loss, val_loss=val_loss, train_acc=train_acc,
                                              val_acc=val_acc, **more).items() if v is not None}
-            self._epochs.append({k: float(v) for k, v in record.items()})
+            record = {k: float(v) for k, v in record.items()}
+            self._epochs = _bounded(self._epochs + [record], 60)
+            if math.isfinite(record.get("train_loss", math.nan)):
+                self._min_train_loss = min(self._min_train_loss, record["train_loss"])
+            val = record.get("val_loss", math.nan)
+            if math.isfinite(val) and (self._best_val is None or val < self._best_val[0]):
+                self._best_val = (val, self.epoch + 1, record.get("train_loss", math.nan))
             self._check_epochs()
         except Exception as err:
             self._broken = True
@@ -414,9 +428,9 @@ class Doctor:
         losses = self._series("train_loss")
         if len(losses) > t.divergence_epochs:
             tail = losses[-t.divergence_epochs - 1:]
-            if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * min(losses):
+            if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * self._min_train_loss:
                 self._found("divergence", "error", {"train_loss": losses[-t.divergence_epochs - 1:],
-                                                    "min_train_loss": min(losses)},
+                                                    "min_train_loss": self._min_train_loss},
                             cause="exploding_gradients" if self.has("exploding_gradients")
                             else "learning_rate_too_high")
         if len(losses) >= t.oscillation_window:
@@ -449,12 +463,12 @@ class Doctor:
                 if accs and accs[-1] < t.underfit_accuracy:
                     self._found("underfitting", "warning", evidence, cause=cause)
         vals = self._series("val_loss")
-        if len(vals) > t.overfit_patience and len(losses) == len(vals):
-            best = min(range(len(vals)), key=vals.__getitem__)
-            waited = len(vals) - 1 - best
-            rising = all(v > vals[best] * (1 + t.overfit_rise) for v in vals[best + 1:][-t.overfit_patience:])
-            if waited >= t.overfit_patience and rising and losses[-1] < losses[best]:
-                evidence = {"best_epoch": best + 1, "best_val_loss": vals[best], "val_loss": vals[-1],
+        if self._best_val is not None and len(vals) > t.overfit_patience and len(losses) == len(vals):
+            best_val, best_epoch, train_at_best = self._best_val
+            waited = self.epoch + 1 - best_epoch
+            rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):])
+            if waited >= t.overfit_patience and rising and losses[-1] < train_at_best:
+                evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
                             "train_loss": losses[-1]}
                 vaccs = self._series("val_acc")
                 if accs and vaccs:
@@ -467,7 +481,8 @@ class Doctor:
         """What a resumed run needs to continue the diagnosis (plain JSON values)."""
         return {"step": self.step, "epoch": self.epoch, "findings": [f.to_dict() for f in self.findings],
                 "notes": list(self.notes), "grads": list(self._grads), "update_ratios": list(self._update_ratios),
-                "counts": dict(self._counts), "losses": list(self._losses), "epochs": list(self._epochs),
+                "update_peak": self._update_peak, "counts": dict(self._counts), "epochs": list(self._epochs),
+                "min_train_loss": self._min_train_loss, "best_val": self._best_val, "first_loss": self._first_loss,
                 "nan_seen": self._nan_seen, "reported": sorted(self._reported)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -477,8 +492,11 @@ class Doctor:
         self._grads = list(state["grads"])
         self._update_ratios = [list(r) for r in state["update_ratios"]]
         self._counts = dict(state["counts"])
-        self._losses = deque(state["losses"], maxlen=200)
+        self._update_peak = state["update_peak"]
         self._epochs = list(state["epochs"])
+        self._min_train_loss = state["min_train_loss"]
+        self._best_val = tuple(state["best_val"]) if state["best_val"] is not None else None
+        self._first_loss = state["first_loss"]
         self._nan_seen = state["nan_seen"]
         self._reported = set(state["reported"])
         self.acts.active = self.step % self.every == 0

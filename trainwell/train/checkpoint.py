@@ -50,6 +50,9 @@ def config_digest(config_yaml: str) -> str:
 
 # ----------------------------------------------------------------------------- state <-> (json, tensors)
 
+_SCALARS = (bool, int, float, str)
+
+
 def _flatten(obj: Any, tensors: dict[str, torch.Tensor], copy: bool = True) -> Any:
     if isinstance(obj, torch.Tensor):
         key = f"t{len(tensors)}"
@@ -61,6 +64,8 @@ def _flatten(obj: Any, tensors: dict[str, torch.Tensor], copy: bool = True) -> A
                                                                           else obj.dtype))
         return {"__ndarray__": key, "dtype": str(obj.dtype)}
     if isinstance(obj, dict):
+        if all(type(k) is str for k in obj) and all(v is None or type(v) in _SCALARS for v in obj.values()):
+            return {"__dict__": obj}  # plain records (the history): JSON as they are, no walk
         return {"__map__": [[k, _flatten(v, tensors, copy)] for k, v in obj.items()]}
     if isinstance(obj, tuple):
         return {"__tuple__": [_flatten(v, tensors, copy) for v in obj]}
@@ -81,6 +86,8 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
             return tensors[obj["__tensor__"]]
         if "__ndarray__" in obj:
             return tensors[obj["__ndarray__"]].numpy().astype(obj["dtype"])
+        if "__dict__" in obj:
+            return dict(obj["__dict__"])
         if "__map__" in obj:
             return {k: _unflatten(v, tensors) for k, v in obj["__map__"]}
         if "__tuple__" in obj:
