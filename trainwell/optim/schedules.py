@@ -44,6 +44,12 @@ class LRSchedule(Callback):
             self.scheduler.load_state_dict(state["scheduler"])
         if self.warmup is not None and state.get("warmup") is not None:
             self.warmup.load_state_dict(state["warmup"])
+        # The optimizer stepped before the checkpoint, in the process that wrote it; torch's schedulers
+        # would otherwise warn "lr_scheduler.step() before optimizer.step()" when a resume starts at an
+        # epoch's end. The flag is the one torch's own step wrapper sets.
+        for s in (self.scheduler, self.warmup):
+            if s is not None and hasattr(s, "optimizer"):
+                s.optimizer._opt_called = True
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, cfg: Any, epochs: int) -> LRSchedule | None:
