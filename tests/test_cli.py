@@ -83,3 +83,18 @@ def test_console_script_end_to_end(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: invalid config key 'seed'") and proc.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cv_and_ensembles_from_the_command_line(tmp_path, monkeypatch, capsys):
+    code, out, _ = run_cli(["cv", *TINY, "--folds", "2", "--out", tmp_path / "cv"], monkeypatch, capsys)
+    assert code == 0 and "chosen epochs" in out and (tmp_path / "cv" / "cv.json").is_file()
+    code, out, _ = run_cli(["ensemble", *TINY, "--members", "2", "--out", tmp_path / "ens"], monkeypatch, capsys)
+    assert code == 0 and "ensemble (average)" in out
+    code, out, _ = run_cli(["ensemble", *TINY, "--set", "train.epochs=30", "--set", "optim.lr=0.01", "--method",
+                            "boost", "--members", "2", "--out", tmp_path / "boost"], monkeypatch, capsys)
+    assert code == 0 and "weighted_vote" in out
+    code, _, err = run_cli(["evaluate", tmp_path / "boost"], monkeypatch, capsys)
+    assert code == 0
+    code, _, err = run_cli(["ensemble", *TINY, "--method", "stacking", "--out", tmp_path / "bad"], monkeypatch, capsys)
+    assert code == 2 and err.strip() == "error: --method takes members, cascade or boost, got 'stacking'"
+    assert not (tmp_path / "bad").exists()

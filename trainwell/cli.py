@@ -164,16 +164,25 @@ def ensemble(
     combine: Annotated[str, typer.Option(help="average (probabilities) or vote")] = "average",
     bagging: Annotated[bool, typer.Option(help="a bootstrap sample of the rows per member")] = False,
     balance: Annotated[bool, typer.Option(help="each member on a balanced under-sample (EasyEnsemble)")] = False,
+    method: Annotated[str, typer.Option(help="members (independent), cascade (BalanceCascade) or boost (SAMME)")]
+    = "members",
     set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key")] = [],
     jobs: Annotated[int, typer.Option(help="worker processes")] = 1,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="directory (new or empty)")] = None,
 ) -> None:
     """Train an ensemble; its directory loads and evaluates like a single run."""
     from trainwell.config import load_config
-    from trainwell.model_selection import train_ensemble
+    from trainwell.model_selection import balance_cascade, boost, train_ensemble
 
-    result = train_ensemble(load_config(config, set_), members=members, vary=vary, combine=combine,
-                            bagging=bagging, balance=balance, jobs=jobs, out=out_dir)
+    cfg = load_config(config, set_)
+    if method == "members":
+        result = train_ensemble(cfg, members=members, vary=vary, combine=combine, bagging=bagging, balance=balance,
+                                jobs=jobs, out=out_dir)
+    elif method in ("cascade", "boost"):
+        result = (balance_cascade if method == "cascade" else boost)(cfg, rounds=members, out=out_dir)
+        combine = result["combine"]
+    else:
+        raise TrainwellError(f"--method takes members, cascade or boost, got {method!r}")
     for i, m in enumerate(result["members"]):
         out.print(f"member {i} ({' '.join(m['changes'])}): test accuracy {m['test_accuracy']:.4f}")
     mean = sum(m["test_accuracy"] for m in result["members"]) / len(result["members"])
