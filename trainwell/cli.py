@@ -120,7 +120,7 @@ def components() -> None:
         out.print(table)
 
 
-_CONFIG_KEYS = {"dataset": "data.name", "model": "model.name", "activation": "model.activation",
+_CONFIG_KEYS = {"dataset": "data.name", "sampler": "data.imbalance.method", "model": "model.name", "activation": "model.activation",
                 "norm": "model.norm", "rnn_norm": "model.rnn_norm", "dropout": "model.dropout_mode",
                 "attention": "model.attention", "init": "model.init", "optimizer": "optim.name", "loss": "loss"}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trainwell.data.datasets import DATASETS
+from trainwell.data.imbalance import SAMPLERS
 from trainwell.init import INITS
 from trainwell.losses import LOSSES
 from trainwell.models import MODELS
@@ -18,6 +19,7 @@ __all__ = ["REGISTRIES"]
 
 REGISTRIES: dict[str, Registry] = {
     "dataset": DATASETS,
+    "sampler": SAMPLERS,
     "model": MODELS,
     "activation": ACTIVATIONS,
     "norm": NORMS,

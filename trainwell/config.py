@@ -75,8 +75,6 @@ class ImbalanceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_arguments(self) -> ImbalanceConfig:
-        import inspect
-
         from trainwell.data.imbalance import SAMPLERS
 
         given = set(self.model_extra or {})
@@ -84,7 +82,7 @@ class ImbalanceConfig(BaseModel):
             if given:
                 raise ValueError(f"data.imbalance has arguments {sorted(given)} that {self.method} does not take")
             return self
-        accepted = [p for p in inspect.signature(SAMPLERS[self.method]).parameters if p != "self"]
+        accepted = list(SAMPLERS.options(self.method))
         unknown = sorted(given - set(accepted))
         if unknown:
             raise ValueError(f"{self.method} has no argument {', '.join(unknown)}; it takes {', '.join(accepted)}")

@@ -75,12 +75,10 @@ def _work(task: tuple[dict[str, Any], list[str], str, Data, int]) -> dict[str, A
         run = train(config, overrides=overrides, out=out, data=data, progress=False)
     finally:
         torch.set_num_threads(previous)
-    scored = [h for h in run.history if "val_loss" in h and np.isfinite(h["val_loss"])]
-    best = min(scored, key=lambda h: h["val_loss"]) if scored else None
-    return {"dir": str(run.dir), "best_epoch": best["epoch"] if best else None,
-            "best_val_loss": best["val_loss"] if best else None,
-            "best_val_accuracy": best["val_accuracy"] if best else None, "metrics": run.metrics,
-            "epochs_run": len(run.history)}
+    epoch = run.metrics["best_epoch"]  # the lowest validation loss, as every run reports it
+    best = run.history[epoch - 1] if epoch is not None else {}
+    return {"dir": str(run.dir), "best_epoch": epoch, "best_val_loss": best.get("val_loss"),
+            "best_val_accuracy": best.get("val_accuracy"), "metrics": run.metrics}
 
 
 def _run_all(tasks: list[tuple], jobs: int) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from trainwell.train.callbacks import Callback
 
-__all__ = ["Augment", "augment_batch", "expand_training_rows"]
+__all__ = ["Augment", "augment_batch", "check_augmentation", "expand_training_rows"]
 
 
 def _shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:  # (batch, length)
@@ -59,19 +59,27 @@ def _rotate(x: torch.Tensor, degrees: float, g: torch.Generator) -> torch.Tensor
     return F.grid_sample(x.unsqueeze(1), grid, align_corners=False, padding_mode="zeros").squeeze(1)
 
 
-def augment_batch(x: torch.Tensor, kind: str, g: torch.Generator, *, noise: float = 0.0, shift: int = 0,
-                  rotate: float = 0.0, crop: int = 0) -> torch.Tensor:
-    """One random augmentation of a batch ``x`` ``(batch, *input_shape)`` of ``kind`` tabular/signal/image.
-
-    Raises:
-        ValueError: a change that does not fit the data (a rotation of signals, a shift of images).
-    """
+def check_augmentation(kind: str, *, shift: int = 0, rotate: float = 0.0, crop: int = 0) -> None:
+    """Raise a ``ValueError`` for a change that does not fit data of ``kind`` (a rotation of signals, ...)."""
     if shift and kind != "signal":
         raise ValueError(f"data.augment.shift moves 1-D signals; this data set is {kind}")
     if rotate and kind != "image":
         raise ValueError(f"data.augment.rotate turns images; this data set is {kind}")
     if crop and kind not in ("signal", "image"):
         raise ValueError(f"data.augment.crop needs signals or images; this data set is {kind}")
+
+
+def augment_batch(x: torch.Tensor, kind: str, g: torch.Generator, *, noise: float = 0.0,
+                  scale: torch.Tensor | None = None, shift: int = 0, rotate: float = 0.0,
+                  crop: int = 0) -> torch.Tensor:
+    """One random augmentation of a batch ``x`` ``(batch, *input_shape)`` of ``kind`` tabular/signal/image.
+
+    Noise is ``noise * scale`` per feature (``scale``: e.g. each feature's std; default 1).
+
+    Raises:
+        ValueError: a change that does not fit the data (see :func:`check_augmentation`).
+    """
+    check_augmentation(kind, shift=shift, rotate=rotate, crop=crop)
     x = x.detach().cpu()
     if rotate:
         x = _rotate(x, rotate, g)
@@ -80,27 +88,26 @@ def augment_batch(x: torch.Tensor, kind: str, g: torch.Generator, *, noise: floa
     if crop:
         x = _crop(x, crop, g)
     if noise:
-        x = x + noise * torch.randn(x.shape, generator=g, dtype=x.dtype)
+        x = x + noise * (1.0 if scale is None else scale) * torch.randn(x.shape, generator=g, dtype=x.dtype)
     return x
 
 
 class Augment(Callback):
-    """Augments every training batch at ``batch_start`` (seeded; its state is checkpointed)."""
+    """Augments every training batch at ``batch_start`` (seeded; its state is checkpointed).
+
+    Raises:
+        ValueError: a change that does not fit data of ``kind``.
+    """
 
     def __init__(self, kind: str, seed: int = 0, scale: torch.Tensor | None = None, **changes: Any) -> None:
+        check_augmentation(kind, **{k: v for k, v in changes.items() if k != "noise"})
         self.kind, self.changes = kind, changes
         self.scale = scale  # per-feature std: noise is in units of each feature's spread
         self.generator = torch.Generator().manual_seed(seed)
 
     def on_batch_start(self, trainer) -> None:
         xb = trainer.xb
-        changes = dict(self.changes)
-        noise = changes.pop("noise", 0.0)
-        out = augment_batch(xb, self.kind, self.generator, **changes)
-        if noise:
-            scale = self.scale if self.scale is not None else torch.ones(())
-            out = out + noise * scale * torch.randn(out.shape, generator=self.generator, dtype=out.dtype)
-        trainer.xb = out.to(xb.device)
+        trainer.xb = augment_batch(xb, self.kind, self.generator, scale=self.scale, **self.changes).to(xb.device)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from trainwell.registry import Registry
+
 __all__ = ["SAMPLERS", "SMOTE", "NearMiss", "RandomOverSampler", "RandomUnderSampler", "resample_split",
            "sampling_targets"]
 
@@ -280,27 +282,24 @@ class NearMiss(_Sampler):
         return X[self.sample_indices_], y[self.sample_indices_]
 
 
-SAMPLERS = {"random_over": RandomOverSampler, "random_under": RandomUnderSampler, "smote": SMOTE,
-            "nearmiss": NearMiss}
+SAMPLERS: Registry = Registry("sampler")
+SAMPLERS.add("random_over", RandomOverSampler, "duplicate random rows of the smaller classes (shrinkage: jitter)")
+SAMPLERS.add("random_under", RandomUnderSampler, "drop random rows of the larger classes")
+SAMPLERS.add("smote", SMOTE, "new rows between a row and one of its k_neighbors nearest same-class rows")
+SAMPLERS.add("nearmiss", NearMiss, "keep the rows of the larger classes nearest the minority (version 1, 2, 3)")
 
 
 def resample_split(x: Any, y: Any, method: str, seed: int = 0, **options: Any) -> tuple[Any, Any]:
     """Resample a training split's tensors ``x`` ``(rows, *shape)`` and ``y`` with the sampler named ``method``.
 
     Raises:
-        ValueError: unknown method or option, or a request the data cannot meet.
+        ValueError: unknown method or option (a ``TrainwellError``), or a request the data cannot meet.
     """
     import torch
 
-    if method not in SAMPLERS:
-        raise ValueError(f"unknown resampling method {method!r}; valid: {', '.join(SAMPLERS)}")
-    cls = SAMPLERS[method]
-    if "random_state" not in options and cls is not NearMiss:
-        options["random_state"] = seed
-    try:
-        sampler = cls(**options)
-    except TypeError:
-        raise ValueError(f"{method} takes {', '.join(cls(**{}).get_params())}, got {', '.join(options)}") from None
+    if "random_state" in SAMPLERS.options(method):  # the random samplers draw from the run's seed
+        options = {"random_state": seed, **options}
+    sampler = SAMPLERS.build(method, **options)
     shape = tuple(x.shape[1:])
     xr, yr = sampler.fit_resample(x.reshape(len(x), -1).cpu().numpy(), y.cpu().numpy())
     return (torch.as_tensor(xr, dtype=x.dtype).reshape(len(xr), *shape), torch.as_tensor(yr, dtype=y.dtype))

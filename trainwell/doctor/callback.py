@@ -7,7 +7,7 @@ from typing import Any
 
 from trainwell.doctor.doctor import Doctor, Thresholds
 from trainwell.doctor.findings import Finding
-from trainwell.train.callbacks import Callback, CancelFit
+from trainwell.train.callbacks import Callback, CancelFit, MetricTracker
 
 __all__ = ["DoctorCallback"]
 
@@ -38,7 +38,8 @@ class DoctorCallback(Callback):
         self.every, self.on_finding, self.thresholds, self.stop_when = every, on_finding, thresholds, stop_when
         self.doctor: Doctor | None = None
         self._pending: dict[str, Any] | None = None
-        self._best: tuple[float, int, dict[str, Any]] | None = None  # (val loss, epoch, weights), with stop_when
+        self._tracker = MetricTracker("val_loss")  # with stop_when: the best epoch's weights, for overfitting
+        self._best_state: dict[str, Any] | None = None
 
     def on_fit_start(self, trainer) -> None:
         self.doctor = Doctor(trainer.model, trainer.optimizer, every=self.every, thresholds=self.thresholds,
@@ -61,18 +62,16 @@ class DoctorCallback(Callback):
     def on_epoch_end(self, trainer) -> None:
         logs = trainer.logs
         seen = len(self.doctor.findings)
-        if self.stop_when is not None and logs.get("val_loss") is not None and \
-                (self._best is None or logs["val_loss"] < self._best[0]):
-            self._best = (logs["val_loss"], logs["epoch"],
-                          {k: v.detach().clone() for k, v in trainer.model.state_dict().items()})
+        if self.stop_when is not None and self._tracker.update(logs):
+            self._best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         self.doctor.end_epoch(train_loss=logs.get("train_loss"), val_loss=logs.get("val_loss"),
                               train_acc=logs.get("train_accuracy"), val_acc=logs.get("val_accuracy"))
         new = self.doctor.findings[seen:]
         overfit = next((f for f in new if f.symptom == "overfitting"), None)
-        if overfit is not None and self.stop_when is not None and self._best is not None:
-            trainer.model.load_state_dict(self._best[2])
+        if overfit is not None and self.stop_when is not None and self._best_state is not None:
+            trainer.model.load_state_dict(self._best_state)
             overfit.evidence["repaired_in_place"] = f"stopped at epoch {logs['epoch']}, weights of epoch " \
-                                                    f"{self._best[1]} restored"
+                                                    f"{self._tracker.best_epoch} restored"
             trainer.should_stop = True
             return
         self._stop_if_asked(seen)

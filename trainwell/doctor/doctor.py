@@ -157,7 +157,6 @@ class Doctor:
         self._epochs: list[dict[str, float]] = []
         self._min_train_loss = math.inf
         self._best_val: tuple[float, int, float] | None = None  # (val loss, epoch from 1, train loss then)
-        self._nan_seen = False
         self._broken = False
         self._reported: set[str] = set()
         self._first_loss: float | None = None
@@ -183,12 +182,11 @@ class Doctor:
             self.notes.append(text)
 
     def _found(self, symptom: str, severity: str, evidence: dict[str, Any], *, cause: str | None = None,
-               layer: str | None = None, key: str | None = None) -> Finding | None:
-        """Record a finding once per symptom (and key)."""
-        key = key or symptom
-        if key in self._reported:
+               layer: str | None = None) -> Finding | None:
+        """Record a finding once per symptom."""
+        if symptom in self._reported:
             return None
-        self._reported.add(key)
+        self._reported.add(symptom)
         finding = Finding(symptom, severity, self.step, self.epoch + 1, evidence, cause, layer)
         self.findings.append(finding)
         if self.on_finding is not None:
@@ -196,7 +194,7 @@ class Doctor:
         return finding
 
     def has(self, symptom: str) -> bool:
-        return any(f.symptom == symptom for f in self.findings)
+        return symptom in self._reported
 
     def worst(self) -> str:
         """The highest severity found (``"none"`` if nothing)."""
@@ -225,8 +223,7 @@ class Doctor:
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         sampled = self.step % self.every == 0
         if not math.isfinite(value):
-            if not self._nan_seen:
-                self._nan_seen = True
+            if not self.has("nan_loss"):
                 self._diagnose_nan(value, inputs, targets)
             self.acts.collect()
             return
@@ -483,7 +480,7 @@ class Doctor:
                 "notes": list(self.notes), "grads": list(self._grads), "update_ratios": list(self._update_ratios),
                 "update_peak": self._update_peak, "counts": dict(self._counts), "epochs": list(self._epochs),
                 "min_train_loss": self._min_train_loss, "best_val": self._best_val, "first_loss": self._first_loss,
-                "nan_seen": self._nan_seen, "reported": sorted(self._reported)}
+                "reported": sorted(self._reported)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step, self.epoch = state["step"], state["epoch"]
@@ -497,6 +494,5 @@ class Doctor:
         self._min_train_loss = state["min_train_loss"]
         self._best_val = tuple(state["best_val"]) if state["best_val"] is not None else None
         self._first_loss = state["first_loss"]
-        self._nan_seen = state["nan_seen"]
         self._reported = set(state["reported"])
         self.acts.active = self.step % self.every == 0

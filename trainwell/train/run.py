@@ -29,7 +29,7 @@ from torch import nn
 
 from trainwell.config import Config, DataConfig, apply_overrides, load_config, resolve_config
 from trainwell.data.datasets import Data, Split, load_data
-from trainwell.data.augment import Augment, augment_batch, expand_training_rows
+from trainwell.data.augment import Augment, expand_training_rows
 from trainwell.data.imbalance import resample_split
 from trainwell.data.samplers import balanced_row_weights
 from trainwell.errors import TrainwellError
@@ -362,13 +362,11 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         if a.noise or a.shift or a.rotate or a.crop:
             if data.kind == "sequence":
                 raise TrainwellError("data.augment changes numeric features; sequence tasks are tokens")
-            try:
-                augment_batch(data.train.x[:2], data.kind, torch.Generator(), shift=a.shift, rotate=a.rotate,
-                              crop=a.crop)  # a change that does not fit the data fails here, before anything runs
+            try:  # a change that does not fit the data fails here, before anything is written
+                augment = Augment(data.kind, cfg.seed, data.std, noise=a.noise, shift=a.shift, rotate=a.rotate,
+                                  crop=a.crop)
             except ValueError as err:
                 raise TrainwellError(str(err)) from None
-            augment = Augment(data.kind, cfg.seed, data.std, noise=a.noise, shift=a.shift, rotate=a.rotate,
-                              crop=a.crop)
         model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
@@ -430,11 +428,9 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
     diagnosis: dict[str, Any] = {}
     if doctor is not None:
-        saved = state["trainer"]["callbacks"].get("DoctorCallback", {}) if state is not None else {}
         diagnosis = {"audit": [f.to_dict() for f in audit_findings] if state is None
                      else _previous_audit(run_dir),
-                     "findings": [f.to_dict() for f in doctor.findings],
-                     "notes": doctor.doctor.notes if doctor.doctor is not None else saved.get("notes", [])}
+                     "findings": [f.to_dict() for f in doctor.findings], "notes": doctor.doctor.notes}
         atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
     return Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded)
 
@@ -455,22 +451,22 @@ def _metrics(model: nn.Module, data: Data, cfg: Config, device: torch.device, lo
         split = split.to(device)
         result = evaluate(model, split, loss_fn, return_predictions=name == "test")
         if name == "test":
-            pred = result.pop("predictions")
-            result["per_class_recall"] = _class_recall(pred, split.y, data.n_classes)
-            result.update(class_metrics(pred, split.y, data.n_classes))
+            result.update(class_metrics(result.pop("predictions"), split.y, data.n_classes))
         out[name] = result
     return out
 
 
 def class_metrics(pred: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict[str, Any]:
-    """What imbalance needs besides accuracy: per-class precision and recall, balanced accuracy,
-    macro F1 and the confusion matrix (rows: true class, columns: predicted), as scikit-learn computes them."""
+    """What imbalance needs besides accuracy: per-class recall (None for a class without rows) and
+    precision, balanced accuracy, macro F1 and the confusion matrix (rows: true class, columns: predicted),
+    as scikit-learn computes them."""
     from sklearn import metrics
 
     t, p = y.flatten().cpu().numpy(), pred.flatten().cpu().numpy()
     labels = list(range(n_classes))
     present = sorted(set(t.tolist()))
-    return {"per_class_precision": metrics.precision_score(t, p, labels=labels, average=None,
+    return {"per_class_recall": _class_recall(pred, y, n_classes),
+            "per_class_precision": metrics.precision_score(t, p, labels=labels, average=None,
                                                            zero_division=0).tolist(),
             "balanced_accuracy": float(metrics.recall_score(t, p, labels=present, average="macro", zero_division=0)),
             "macro_f1": float(metrics.f1_score(t, p, labels=labels, average="macro", zero_division=0)),
@@ -612,9 +608,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
         result = evaluate(model, split, loss_fn, return_predictions=True)
     except RuntimeError as err:
         raise TrainwellError(f"data do not fit the model: {str(err).splitlines()[0]}") from None
-    pred = result.pop("predictions")
-    result["per_class_recall"] = _class_recall(pred, split.y, n_classes)
-    result.update(class_metrics(pred, split.y, n_classes))
+    result.update(class_metrics(result.pop("predictions"), split.y, n_classes))
     result["rows"] = len(split)
     return result
 
