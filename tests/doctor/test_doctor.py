@@ -85,6 +85,31 @@ def test_negative_biases_kill_relus():
     assert "learning_rate_too_low" not in symptoms(doctor)  # no gradient at all is not a small step
 
 
+def test_dead_relus_that_stop_every_gradient_are_not_called_vanishing():
+    torch.manual_seed(0)
+    model = mlp(3, init=lambda l: nn.init.constant_(l.bias, -5.0))
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1)
+    assert model[0].weight.grad.abs().max() == 0  # the first layer gets exactly nothing
+    assert "dead_relu" in symptoms(doctor) and "vanishing_gradients" not in symptoms(doctor)
+
+
+def test_the_learning_rate_remedy_is_sized_from_the_first_step():
+    """SGD's first step is proportional to the rate: the remedy's rate makes it step_target of the weights."""
+    def first_step(lr):
+        torch.manual_seed(0)
+        model = mlp(3)
+        doctor = loop(model, torch.optim.SGD(model.parameters(), lr), epochs=1, every=1)
+        return doctor, doctor._first_step_size()
+
+    doctor, size = first_step(20.0)
+    finding = next(f for f in doctor.findings if f.symptom == "nan_loss")
+    assert finding.cause == "learning_rate_too_high"
+    factor = float(next(o for o in finding.overrides if o.startswith("optim.lr*=")).split("*=")[1])
+    assert factor == pytest.approx(min(0.1, doctor.t.step_target / size), rel=1e-2)
+    _, repaired = first_step(20.0 * factor)
+    assert repaired == pytest.approx(min(size * 0.1, doctor.t.step_target), rel=2e-2)
+
+
 def test_huge_init_explodes_and_its_nan_is_blamed_on_exploding_gradients():
     torch.manual_seed(0)
     model = mlp(8, init=lambda l: nn.init.normal_(l.weight, 0, 1.0))
@@ -169,6 +194,14 @@ def test_epoch_rules_on_given_numbers():
         d.end_epoch(train_loss=1.0 - 0.1 * i, val_loss=val, train_acc=0.6 + 0.05 * i, val_acc=0.6)
     f = next(f for f in d.findings if f.symptom == "overfitting")
     assert f.evidence["best_epoch"] == 3 and f.severity == "warning"  # numbered from 1, as history.jsonl
+    fitted = Doctor(nn.Linear(2, 2))  # swings around a fitted solution are not oscillation
+    for loss in (1.0, 0.05, 0.04, 0.05, 0.04, 0.05, 0.04, 0.05, 0.04):
+        fitted.end_epoch(train_loss=loss, train_acc=0.99)
+    assert not fitted.has("oscillating_loss")
+    unstable = Doctor(nn.Linear(2, 2))  # validation rising while training is worse still: not overfitting
+    for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
+        unstable.end_epoch(train_loss=1.5 - 0.05 * i, val_loss=val)
+    assert not unstable.has("overfitting")
     healthy = Doctor(nn.Linear(2, 2))
     for i in range(10):
         healthy.end_epoch(train_loss=1.0 / (i + 1), val_loss=1.1 / (i + 1), train_acc=0.5 + 0.05 * i,

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from torch import nn
 
 import trainwell
 from trainwell.data import Data, Split, load_data
@@ -89,3 +90,37 @@ def test_a_repaired_attempt_starts_from_the_loaded_data_not_the_augmented_one(tm
     run = trainwell.train(sick, out=tmp_path / "run")
     assert run.diagnosis["repairs"]
     assert len(run.data.train) == 2 * len(run.loaded.train)  # duplicated once, not once per attempt
+
+
+def test_overfitting_is_repaired_by_early_stopping_with_patience():
+    """With doctor.repair, an overfitting finding starts early stopping: the fit goes on until the validation
+    loss has not improved for early_stopping.patience epochs, and ends with the best epoch's weights."""
+    from trainwell.doctor import DoctorCallback
+
+    class FakeTrainer:
+        def __init__(self):
+            self.model, self.optimizer, self.should_stop, self.epoch = nn.Linear(2, 2), None, False, 0
+
+    trainer = FakeTrainer()
+    cb = DoctorCallback(stop_when=lambda f: False, patience=5)
+    cb.on_fit_start(trainer)
+    vals = [1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.69, 0.9, 0.95, 1.0, 1.1, 1.2]
+    for epoch, val in enumerate(vals, 1):
+        trainer.epoch = epoch
+        with torch.no_grad():
+            trainer.model.weight.fill_(epoch)  # the weights say which epoch they are from
+        trainer.logs = {"epoch": epoch, "train_loss": 0.6 - 0.01 * epoch, "val_loss": val}
+        cb.on_epoch_end(trainer)
+        if trainer.should_stop:
+            break
+        if epoch == 8:  # a resume mid-repair: the best epoch, its weights and the early stopping carry over
+            state, cb = cb.state_dict(), DoctorCallback(stop_when=lambda f: False, patience=5)
+            cb.load_state_dict(state)
+            cb.on_fit_start(trainer)
+    # overfitting found at epoch 6 (3 epochs above the best of epoch 3); the fit goes on, epoch 7 is a new
+    # best, and 5 epochs without improvement stop it at 12
+    assert trainer.epoch == 12
+    cb.on_fit_end(trainer)
+    assert trainer.model.weight.unique().tolist() == [7.0]
+    overfit = next(f for f in cb.findings if f.symptom == "overfitting")
+    assert overfit.evidence["repaired_in_place"].endswith("stopped at epoch 12, weights of epoch 7 restored")

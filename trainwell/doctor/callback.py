@@ -23,19 +23,25 @@ class DoctorCallback(Callback):
     With ``stop_when`` (the trainer's ``doctor.repair``), a finding for which
     it returns True ends the fit at once, so that the repaired run starts
     without spending the rest of a broken one. Overfitting is repaired in
-    place instead: the fit stops and the weights of the best validation
-    epoch are restored (early stopping, after the fact).
+    place instead, by early stopping from then on: the fit stops once the
+    validation loss has not improved for ``patience`` epochs, and ends with
+    the weights of the best validation epoch however it ends.
 
     Args:
         every: measure gradients and activations every N steps.
         on_finding: called with each new finding (printing).
         thresholds: the rules' thresholds.
         stop_when: end the fit when a finding satisfies it.
+        patience: with ``stop_when``, the early stopping that repairs overfitting.
     """
 
     def __init__(self, every: int = 10, on_finding: Callable[[Finding], None] | None = None,
-                 thresholds: Thresholds | None = None, stop_when: Callable[[Finding], bool] | None = None) -> None:
+                 thresholds: Thresholds | None = None, stop_when: Callable[[Finding], bool] | None = None,
+                 patience: int = 10) -> None:
         self.every, self.on_finding, self.thresholds, self.stop_when = every, on_finding, thresholds, stop_when
+        self.patience = patience
+        self._stopping: Finding | None = None  # the overfitting finding early stopping is repairing
+        self._stopping_index: int | None = None  # the same, from a checkpoint, until the doctor is back
         self.doctor: Doctor | None = None
         self._pending: dict[str, Any] | None = None
         self._tracker = MetricTracker("val_loss")  # with stop_when: the best epoch's weights, for overfitting
@@ -47,6 +53,7 @@ class DoctorCallback(Callback):
         if self._pending is not None:
             self.doctor.load_state_dict(self._pending)
             self._pending = None
+        self._resolve_stopping()
 
     def _stop_if_asked(self, seen: int) -> None:
         if self.stop_when is not None and any(self.stop_when(f) for f in self.doctor.findings[seen:]):
@@ -69,14 +76,24 @@ class DoctorCallback(Callback):
         new = self.doctor.findings[seen:]
         overfit = next((f for f in new if f.symptom == "overfitting"), None)
         if overfit is not None and self.stop_when is not None and self._best_state is not None:
-            trainer.model.load_state_dict(self._best_state)
-            overfit.evidence["repaired_in_place"] = f"stopped at epoch {logs['epoch']}, weights of epoch " \
-                                                    f"{self._tracker.best_epoch} restored"
-            trainer.should_stop = True
+            self._stopping = overfit
+            overfit.evidence["repaired_in_place"] = f"early stopping from epoch {logs['epoch']}"
+        if self._stopping is not None:
+            if self._tracker.waited >= self.patience:
+                trainer.should_stop = True
             return
         self._stop_if_asked(seen)
 
+    def _restore_best(self, trainer) -> None:
+        """End an early-stopping repair with the best validation epoch's weights."""
+        trainer.model.load_state_dict(self._best_state)
+        self._stopping.evidence["repaired_in_place"] = \
+            f"early stopping from epoch {self._stopping.epoch} (patience {self.patience}): stopped at epoch " \
+            f"{trainer.epoch}, weights of epoch {self._tracker.best_epoch} restored"
+
     def on_fit_end(self, trainer) -> None:
+        if self._stopping is not None and self._best_state is not None:
+            self._restore_best(trainer)
         if self.doctor is not None:
             self.doctor.close()
 
@@ -85,10 +102,26 @@ class DoctorCallback(Callback):
         return [] if self.doctor is None else self.doctor.findings
 
     def state_dict(self) -> dict[str, Any]:
-        return {} if self.doctor is None else self.doctor.state_dict()
+        state = {} if self.doctor is None else self.doctor.state_dict()
+        if self.stop_when is not None:  # the repair's own state: best epoch, its weights, early stopping
+            state = {**state, "repair": {"tracker": self._tracker.state_dict(), "best_state": self._best_state,
+                                         "stopping": self.doctor.findings.index(self._stopping)
+                                         if self._stopping is not None else None}}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        repair = state.pop("repair", None)
         if self.doctor is not None:
             self.doctor.load_state_dict(state)
         else:
             self._pending = state
+        if repair is not None:
+            self._tracker.load_state_dict(repair["tracker"])
+            self._best_state = repair["best_state"]
+            self._stopping_index = repair["stopping"]
+            self._resolve_stopping()
+
+    def _resolve_stopping(self) -> None:
+        if self.doctor is not None and self._stopping_index is not None:
+            self._stopping, self._stopping_index = self.doctor.findings[self._stopping_index], None

@@ -24,6 +24,9 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   bounded, as cross-entropy's, a weight gradient scales with the activations
   it multiplies; 25 healthy benchmark runs stay below 0.04), when it grows
   1000-fold since the first step to above 1, or when it becomes non-finite.
+  Not vanishing when the first layer's gradient is exactly 0 and a layer's
+  units are dead: a product of small derivatives shrinks a gradient, dead
+  ReLUs (0 for every input) stop it - that is dead_relu.
 * saturation / dead ReLU: share of units whose derivative is ~0 (sigmoid/tanh
   output within 3% of its limits; ReLU output 0 for every row of the batch),
   above 60% / 50% of a layer, on two samples in a row.
@@ -43,12 +46,14 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   The first module whose output became non-finite is named, apart from the
   modules that only passed it on.
 * per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum),
-  oscillation (the loss changed direction 5 times in 8 epochs by >10%),
+  oscillation (the loss changed direction 5 times in 8 epochs by >10%, before
+  the training accuracy reached 0.9: swings around a fitted solution are noise),
   plateau (less than 1% better in 5 epochs before the loss has halved or the
   training accuracy reached 0.9: slow convergence, and underfitting when the
   training accuracy stays below 0.7),
   overfitting (validation loss 5% above its minimum for 3 epochs while the
-  training loss still falls).
+  training loss still falls and is below both the untrained model's first
+  loss and the validation loss: good on the training data, bad on validation).
 
 The doctor never stops the user's training: any error inside it is caught,
 said once, and the doctor carries on with what it can still measure.
@@ -89,6 +94,7 @@ class Thresholds:
     persist: int = 2
     update_high: float = 0.1
     update_low: float = 1e-6
+    step_target: float = 3e-2  # learning-rate remedies aim at steps this size: a third of update_high
     init_collapse: float = 0.1
     init_explode: float = 10.0
     plateau_epochs: int = 5
@@ -247,7 +253,7 @@ class Doctor:
                 self._note(f"outputs of {', '.join(sorted(self.acts.skipped))} are not tensors (tuples, dicts): "
                            "their units are not measured")
             if self.layers:
-                self._check_gradients(layer_gradients(self.layers))
+                self._check_gradients(layer_gradients(self.layers), acts)
             if acts:
                 self._check_activations(acts)
             if self.updates is not None and self.updates.available:
@@ -258,7 +264,8 @@ class Doctor:
         self._counts[key] = self._counts.get(key, 0) + 1 if condition else 0
         return self._counts[key]
 
-    def _check_gradients(self, measured: list[tuple[float, float] | None]) -> None:
+    def _check_gradients(self, measured: list[tuple[float, float] | None],
+                         acts: dict[str, dict[str, float]] | None = None) -> None:
         present = [(i, g, w) for i, m in enumerate(measured) if m is not None for g, w in [m]]
         if not present:
             return
@@ -273,7 +280,8 @@ class Doctor:
                     "grad_rms": overall, "growth_since_start": growth}
         if not math.isfinite(overall):
             self._found("exploding_gradients", "error", evidence, layer=name, cause="non_finite_gradients")
-        elif len(present) > 1 and self._held("vanishing", ratio < self.t.vanishing_ratio) >= self.t.persist:
+        elif len(present) > 1 and self._held("vanishing", ratio < self.t.vanishing_ratio
+                                             and not (first == 0 and self._dead_layer(acts))) >= self.t.persist:
             cause = "saturating_activation" if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules) \
                 else ("bad_initialisation" if self.has("bad_initialisation") else "depth")
             self._found("vanishing_gradients", "warning", evidence, layer=name, cause=cause)
@@ -282,6 +290,10 @@ class Doctor:
             self._found("exploding_gradients", "warning" if ratio > self.t.exploding_ratio else "error",
                         evidence, layer=name, cause="depth" if ratio > self.t.exploding_ratio else
                         ("bad_initialisation" if self.has("bad_initialisation") else None))
+
+    def _dead_layer(self, acts: dict[str, dict[str, float]] | None) -> bool:
+        """Whether a layer's units are mostly dead (with a first-layer gradient of exactly 0, they stopped it)."""
+        return any(a.get("dead", 0.0) > self.t.dead_share for a in (acts or {}).values())
 
     def _check_activations(self, acts: dict[str, dict[str, float]]) -> None:
         if self.step == 0 and len(acts) >= 2:
@@ -302,8 +314,11 @@ class Doctor:
                 continue
             worst = max(values, key=values.get)
             if self._held(symptom, values[worst] > share) >= self.t.persist:
-                self._found(symptom, "warning", {f"{kind}_share": values[worst], "per_layer": values}, layer=worst,
-                            cause=self._unit_cause(symptom))
+                cause = self._unit_cause(symptom)
+                finding = self._found(symptom, "warning", {f"{kind}_share": values[worst], "per_layer": values},
+                                      layer=worst, cause=cause)
+                if cause == "learning_rate_too_high":
+                    self._slow_down(finding)
 
     def _unit_cause(self, symptom: str) -> str | None:
         """Why units saturated or died: too large steps threw them there, or they started there."""
@@ -313,24 +328,37 @@ class Doctor:
             return "bad_initialisation"
         return "saturating_activation" if symptom == "saturation" else None
 
+    def _first_step_size(self) -> float:
+        """The median update size of the first measured step, or the largest seen when there is none.
+
+        A step's size is the learning rate times a function of the gradient; at
+        the first step the gradient is the initial weights' and does not depend
+        on the rate, so the size is proportional to it. Later steps of an
+        unstable run are not: its gradients have already grown with the weights.
+        """
+        first = [r for r in self._update_ratios[0] if math.isfinite(r)] if self._update_ratios else []
+        return statistics.median(first) if first and statistics.median(first) > 0 else self._update_peak
+
     def _slow_down(self, finding: Finding | None) -> None:
-        """Lower the rate so that steps shrink to ~1e-2 of the weights (at least 10x), from the sizes measured."""
-        if finding is None or self._update_peak <= 0:
+        """Lower the rate so that the first step would have been ``step_target`` of the weights (at least 10x)."""
+        size = self._first_step_size()
+        if finding is None or size <= 0:
             return
-        factor = min(0.1, 1e-2 / self._update_peak)
+        factor = min(0.1, self.t.step_target / size)
         finding.overrides = [o for o in finding.overrides if not o.startswith("optim.lr")] + \
             [f"optim.lr*={factor:.3g}"]
-        finding.remedy = f"lower the learning rate about {1 / factor:.3g}x (steps reached {self._update_peak:.2g} of " \
-                         "the weights; healthy is ~1e-3)"
+        finding.remedy = f"lower the learning rate about {1 / factor:.3g}x (the first step changed the weights by " \
+                         f"{size:.2g} of their size, the largest step by {self._update_peak:.2g}; the new rate " \
+                         f"aims at {self.t.step_target:.2g})"
 
     def _lr_too_low(self, ratio: float, evidence: dict[str, Any]) -> None:
-        """The remedy scales the rate so that steps come back to ~1e-3 of the weights (the healthy size)."""
+        """The remedy scales the rate so that steps come back to ``step_target`` of the weights."""
         finding = self._found("learning_rate_too_low", "warning", evidence)
         if finding is not None and ratio > 0:
-            factor = min(1e6, 1e-3 / ratio)
+            factor = min(1e6, self.t.step_target / ratio)
             finding.overrides = [f"optim.lr*={factor:.3g}"]
             finding.remedy = f"raise the learning rate about {factor:.3g}x (steps are {ratio:.2g} of the weights; " \
-                             "healthy is ~1e-3)"
+                             f"the new rate aims at {self.t.step_target:.2g})"
 
     def _check_updates(self) -> None:
         ratios = self._update_ratios[-1]
@@ -417,6 +445,10 @@ class Doctor:
         finally:
             self.epoch += 1
 
+    def _fitted(self, losses: list[float], accs: list[float], halved: bool = False) -> bool:
+        """The training data are (nearly) fitted: swings and plateaus from here on are noise, not a problem."""
+        return (halved and losses[-1] < 0.5 * losses[0]) or (bool(accs) and accs[-1] >= self.t.fitted_accuracy)
+
     def _series(self, key: str) -> list[float]:
         return [e[key] for e in self._epochs if key in e and math.isfinite(e[key])]
 
@@ -426,26 +458,26 @@ class Doctor:
         if len(losses) > t.divergence_epochs:
             tail = losses[-t.divergence_epochs - 1:]
             if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * self._min_train_loss:
-                self._found("divergence", "error", {"train_loss": losses[-t.divergence_epochs - 1:],
-                                                    "min_train_loss": self._min_train_loss},
-                            cause="exploding_gradients" if self.has("exploding_gradients")
-                            else "learning_rate_too_high")
+                cause = "exploding_gradients" if self.has("exploding_gradients") else "learning_rate_too_high"
+                finding = self._found("divergence", "error", {"train_loss": losses[-t.divergence_epochs - 1:],
+                                                              "min_train_loss": self._min_train_loss}, cause=cause)
+                if cause == "learning_rate_too_high":
+                    self._slow_down(finding)
+        accs = self._series("train_acc")
         if len(losses) >= t.oscillation_window:
             window = losses[-t.oscillation_window:]
             diffs = [b - a for a, b in zip(window, window[1:])]
             turns = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0)
             size = statistics.mean(abs(d) for d in diffs) / max(statistics.mean(window), 1e-12)
-            if turns >= t.oscillation_turns and size > t.oscillation_size:
+            if turns >= t.oscillation_turns and size > t.oscillation_size and not self._fitted(losses, accs):
                 self._found("oscillating_loss", "warning", {"train_loss": window, "turns": turns,
                                                             "mean_change": size},
                             cause="learning_rate_too_high")
-        accs = self._series("train_acc")
         if len(losses) > t.plateau_epochs:
             before = losses[-t.plateau_epochs - 1]
             gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)
             # a plateau after the loss has halved is convergence (noisy data stop somewhere), not a problem
-            fitted = losses[-1] < 0.5 * losses[0] or (bool(accs) and accs[-1] >= t.fitted_accuracy)
-            if gain < t.plateau_improvement and not fitted:
+            if gain < t.plateau_improvement and not self._fitted(losses, accs, halved=True):
                 cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
                                           "learning_rate_too_high") if self.has(s)), None)
                 if cause is None and self._update_ratios:
@@ -464,7 +496,10 @@ class Doctor:
             best_val, best_epoch, train_at_best = self._best_val
             waited = self.epoch + 1 - best_epoch
             rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):])
-            if waited >= t.overfit_patience and rising and losses[-1] < train_at_best:
+            # good on the training data (its loss fell below the untrained model's and below the
+            # validation loss), bad on validation
+            learnt = (self._first_loss is None or losses[-1] < self._first_loss) and losses[-1] < vals[-1]
+            if waited >= t.overfit_patience and rising and losses[-1] < train_at_best and learnt:
                 evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
                             "train_loss": losses[-1]}
                 vaccs = self._series("val_acc")
