@@ -202,6 +202,13 @@ def test_epoch_rules_on_given_numbers():
     for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
         unstable.end_epoch(train_loss=1.5 - 0.05 * i, val_loss=val)
     assert not unstable.has("overfitting")
+    for steps, raises in ((0.05, False), (1e-3, True)):  # a plateau: a higher rate only while steps are small
+        flat = Doctor(nn.Linear(2, 2))
+        flat._update_ratios = [[steps, steps]]
+        for _ in range(7):
+            flat.end_epoch(train_loss=1.0, train_acc=0.3)
+        plateau = next(f for f in flat.findings if f.symptom == "slow_convergence")
+        assert any(o.startswith("optim.lr*=") for o in plateau.overrides) is raises
     healthy = Doctor(nn.Linear(2, 2))
     for i in range(10):
         healthy.end_epoch(train_loss=1.0 / (i + 1), val_loss=1.1 / (i + 1), train_acc=0.5 + 0.05 * i,

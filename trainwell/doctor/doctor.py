@@ -50,7 +50,8 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   the training accuracy reached 0.9: swings around a fitted solution are noise),
   plateau (less than 1% better in 5 epochs before the loss has halved or the
   training accuracy reached 0.9: slow convergence, and underfitting when the
-  training accuracy stays below 0.7),
+  training accuracy stays below 0.7; its remedy raises the rate only while
+  steps are smaller than the remedies' target),
   overfitting (validation loss 5% above its minimum for 3 epochs while the
   training loss still falls and is below both the untrained model's first
   loss and the validation loss: good on the training data, bad on validation).
@@ -488,7 +489,12 @@ class Doctor:
                 evidence = {"train_loss": losses[-t.plateau_epochs - 1:], "improvement": gain}
                 if accs:
                     evidence["train_acc"] = accs[-1]
-                self._found("slow_convergence", "warning", evidence, cause=cause)
+                finding = self._found("slow_convergence", "warning", evidence, cause=cause)
+                recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]
+                if finding is not None and recent and max(recent) >= t.step_target:
+                    # steps are already as large as a remedy would make them: a higher rate is no cure
+                    finding.overrides = [o for o in finding.overrides if not o.startswith("optim.lr")]
+                    finding.remedy += f" (not the learning rate: steps are already {max(recent):.2g} of the weights)"
                 if accs and accs[-1] < t.underfit_accuracy:
                     self._found("underfitting", "warning", evidence, cause=cause)
         vals = self._series("val_loss")
