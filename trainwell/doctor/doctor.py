@@ -31,10 +31,15 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   output within 3% of its limits; ReLU output 0 for every row of the batch),
   above 60% / 50% of a layer, on two samples in a row.
 * learning rate: ``|dw| / |w|`` per step; healthy training moves weights by
-  ~1e-3 of their size per step. Above 0.1 on two samples in a row the steps
+  ~1e-3 to 1e-2 of their size per step. Above 0.1 on two samples in a row the steps
   overshoot (one sample is not enough: RMSprop's first step, without bias
   correction, is 10x its rate); below 1e-6 nothing moves, and below 1e-4 on
-  a plateau it is why.
+  a plateau it is why. Remedies size the new rate from the first measured
+  step, which is proportional to the rate (the gradient at the start does not
+  depend on it; later steps of an unstable run are amplified): the new rate
+  would have made that step 3e-2 of the weights - a third of the overshoot
+  threshold, within the 1e-3 to 6e-2 that healthy benchmark runs measure -
+  and a rate is lowered at least 10x.
 * divergence within an epoch: the loss ten times its first value.
 * bad initialisation: at step 0 the spread of the pre-activations falls
   below 1/10 (or rises above 10x) of the first layer's by the last.
