@@ -14,8 +14,11 @@
    Blocks with and without a checkpoint alternate at random under the same
    noise; the difference of their median times is what one checkpoint costs,
    reported as a share of an epoch.
+3. Where that cost is paid: the time ``Checkpoint.save`` holds the training
+   thread in the default run, with the background writer and written
+   synchronously (``--on-thread`` runs only this part).
 
-    python benchmarks/checkpoint.py [--rounds 10] [--blocks 300]
+    python benchmarks/checkpoint.py [--rounds 10] [--blocks 300] [--on-thread]
 """
 
 from __future__ import annotations
@@ -54,8 +57,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--blocks", type=int, default=300)
+    parser.add_argument("--on-thread", action="store_true", help="only measure the training thread's share")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    if args.on_thread:
+        for background in (True, False):
+            print(f"save() on the training thread, default run, background={background}: "
+                  f"{1e3 * on_thread_cost(background, Path(tempfile.mkdtemp())):.2f} ms (median of 40 epochs)")
+        return
     state = big_state()
     n = sum(v.numel() for v in state["model"].values())
     d = Path(tempfile.mkdtemp())
@@ -121,6 +130,25 @@ def checkpoint_cost_per_epoch(blocks: int, d: Path, per_run: int = 50) -> tuple[
     on = statistics.median(t for t, c in zip(block_times, coins) if c)
     off = statistics.median(t for t, c in zip(block_times, coins) if not c)
     return on, off, statistics.median(epochs)
+
+
+class _TimedCheckpoint(Checkpoint):
+    def __init__(self, directory: Path, background: bool) -> None:
+        super().__init__(directory, "bench", every_epochs=None, best=False, background=background)
+        self.seconds: list[float] = []
+
+    def on_epoch_end(self, trainer) -> None:
+        start = time.perf_counter()
+        self.save(trainer)
+        self.seconds.append(time.perf_counter() - start)
+
+
+def on_thread_cost(background: bool, d: Path, epochs: int = 40) -> float:
+    """Median time one checkpoint holds the training thread (the rest runs in the writer thread)."""
+    cb = _TimedCheckpoint(d / "ck", background)
+    trainwell.train(overrides=[f"train.epochs={epochs}", "checkpoint.every_epochs=null", "checkpoint.best=false"],
+                    out=d / "run", callbacks=[cb], progress=False)
+    return statistics.median(cb.seconds)
 
 
 if __name__ == "__main__":
