@@ -7,7 +7,7 @@ from typing import Any
 
 from trainwell.doctor.doctor import Doctor, Thresholds
 from trainwell.doctor.findings import Finding
-from trainwell.train.callbacks import Callback, CancelFit, MetricTracker
+from trainwell.train.callbacks import Callback, CancelFit, EarlyStopping
 
 __all__ = ["DoctorCallback"]
 
@@ -39,13 +39,12 @@ class DoctorCallback(Callback):
                  thresholds: Thresholds | None = None, stop_when: Callable[[Finding], bool] | None = None,
                  patience: int = 10) -> None:
         self.every, self.on_finding, self.thresholds, self.stop_when = every, on_finding, thresholds, stop_when
-        self.patience = patience
+        # with stop_when: the best epoch and its weights, kept from the start; active once overfitting is found
+        self._stopper = EarlyStopping("val_loss", patience=patience, active=False)
         self._stopping: Finding | None = None  # the overfitting finding early stopping is repairing
         self._stopping_index: int | None = None  # the same, from a checkpoint, until the doctor is back
         self.doctor: Doctor | None = None
         self._pending: dict[str, Any] | None = None
-        self._tracker = MetricTracker("val_loss")  # with stop_when: the best epoch's weights, for overfitting
-        self._best_state: dict[str, Any] | None = None
 
     def on_fit_start(self, trainer) -> None:
         self.doctor = Doctor(trainer.model, trainer.optimizer, every=self.every, thresholds=self.thresholds,
@@ -69,31 +68,25 @@ class DoctorCallback(Callback):
     def on_epoch_end(self, trainer) -> None:
         logs = trainer.logs
         seen = len(self.doctor.findings)
-        if self.stop_when is not None and self._tracker.update(logs):
-            self._best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         self.doctor.end_epoch(train_loss=logs.get("train_loss"), val_loss=logs.get("val_loss"),
                               train_acc=logs.get("train_accuracy"), val_acc=logs.get("val_accuracy"))
         new = self.doctor.findings[seen:]
         overfit = next((f for f in new if f.symptom == "overfitting"), None)
-        if overfit is not None and self.stop_when is not None and self._best_state is not None:
-            self._stopping = overfit
-            overfit.evidence["repaired_in_place"] = f"early stopping from epoch {logs['epoch']}"
-        if self._stopping is not None:
-            if self._tracker.waited >= self.patience:
-                trainer.should_stop = True
+        if self.stop_when is None:
             return
-        self._stop_if_asked(seen)
-
-    def _restore_best(self, trainer) -> None:
-        """End an early-stopping repair with the best validation epoch's weights."""
-        trainer.model.load_state_dict(self._best_state)
-        self._stopping.evidence["repaired_in_place"] = \
-            f"early stopping from epoch {self._stopping.epoch} (patience {self.patience}): stopped at epoch " \
-            f"{trainer.epoch}, weights of epoch {self._tracker.best_epoch} restored"
+        if overfit is not None:
+            self._stopping, self._stopper.active = overfit, True
+            overfit.evidence["repaired_in_place"] = f"early stopping from epoch {logs['epoch']}"
+        self._stopper.on_epoch_end(trainer)  # the best epoch's weights; once active, stops after patience
+        if self._stopping is None:
+            self._stop_if_asked(seen)
 
     def on_fit_end(self, trainer) -> None:
-        if self._stopping is not None and self._best_state is not None:
-            self._restore_best(trainer)
+        if self._stopping is not None and self._stopper.best_state is not None:
+            self._stopper.on_fit_end(trainer)  # ends with the best validation epoch's weights
+            self._stopping.evidence["repaired_in_place"] = \
+                f"early stopping from epoch {self._stopping.epoch} (patience {self._stopper.patience}): stopped " \
+                f"at epoch {trainer.epoch}, weights of epoch {self._stopper.tracker.best_epoch} restored"
         if self.doctor is not None:
             self.doctor.close()
 
@@ -104,7 +97,7 @@ class DoctorCallback(Callback):
     def state_dict(self) -> dict[str, Any]:
         state = {} if self.doctor is None else self.doctor.state_dict()
         if self.stop_when is not None:  # the repair's own state: best epoch, its weights, early stopping
-            state = {**state, "repair": {"tracker": self._tracker.state_dict(), "best_state": self._best_state,
+            state = {**state, "repair": {"stopper": self._stopper.state_dict(),
                                          "stopping": self.doctor.findings.index(self._stopping)
                                          if self._stopping is not None else None}}
         return state
@@ -117,8 +110,7 @@ class DoctorCallback(Callback):
         else:
             self._pending = state
         if repair is not None:
-            self._tracker.load_state_dict(repair["tracker"])
-            self._best_state = repair["best_state"]
+            self._stopper.load_state_dict(repair["stopper"])
             self._stopping_index = repair["stopping"]
             self._resolve_stopping()
 

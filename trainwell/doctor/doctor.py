@@ -343,7 +343,8 @@ class Doctor:
         unstable run are not: its gradients have already grown with the weights.
         """
         first = [r for r in self._update_ratios[0] if math.isfinite(r)] if self._update_ratios else []
-        return statistics.median(first) if first and statistics.median(first) > 0 else self._update_peak
+        size = statistics.median(first) if first else 0.0
+        return size if size > 0 else self._update_peak
 
     def _slow_down(self, finding: Finding | None) -> None:
         """Lower the rate so that the first step would have been ``step_target`` of the weights (at least 10x)."""
@@ -486,8 +487,8 @@ class Doctor:
             if gain < t.plateau_improvement and not self._fitted(losses, accs, halved=True):
                 cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
                                           "learning_rate_too_high") if self.has(s)), None)
-                if cause is None and self._update_ratios:
-                    recent = [statistics.median(r) for r in self._update_ratios[-5:]]
+                recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]  # recent step sizes
+                if cause is None and recent:
                     if max(recent) < 100 * t.update_low:  # steps ~1e-4 of the weights or less, and nothing moves
                         cause = "learning_rate_too_low"
                         self._lr_too_low(max(recent), {"update_to_weight_median": recent, "train_loss": losses[-1]})
@@ -495,7 +496,6 @@ class Doctor:
                 if accs:
                     evidence["train_acc"] = accs[-1]
                 finding = self._found("slow_convergence", "warning", evidence, cause=cause)
-                recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]
                 if finding is not None and recent and max(recent) >= t.step_target:
                     # steps are already as large as a remedy would make them: a higher rate is no cure
                     finding.overrides = [o for o in finding.overrides if not o.startswith("optim.lr")]

@@ -189,14 +189,16 @@ class EarlyStopping(Callback):
         monitor, mode, min_delta: see :class:`MetricTracker`.
         patience: epochs without improvement before stopping.
         restore_best: load the best epoch's weights at the end of the fit.
+        active: stop and restore only while True; an inactive one only keeps the
+            best epoch and its weights (the doctor activates it on overfitting).
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0, patience: int = 10,
-                 restore_best: bool = True) -> None:
+                 restore_best: bool = True, active: bool = True) -> None:
         if patience < 0:
             raise ValueError(f"patience must be >= 0, got {patience}")
         self.tracker = MetricTracker(monitor, mode, min_delta)
-        self.patience, self.restore_best = patience, restore_best
+        self.patience, self.restore_best, self.active = patience, restore_best, active
         self.best_state: dict[str, Any] | None = None
         self.stopped_epoch: int | None = None
 
@@ -204,18 +206,19 @@ class EarlyStopping(Callback):
         if self.tracker.update(trainer.logs):
             if self.restore_best:
                 self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-        elif self.tracker.waited >= self.patience:
+        elif self.active and self.tracker.waited >= self.patience:
             trainer.should_stop = True
             self.stopped_epoch = trainer.epoch
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        if self.restore_best and self.best_state is not None:
+        if self.active and self.restore_best and self.best_state is not None:
             trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self) -> dict[str, Any]:
         return {"tracker": self.tracker.state_dict(), "best_state": self.best_state,
-                "stopped_epoch": self.stopped_epoch}
+                "stopped_epoch": self.stopped_epoch, "active": self.active}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.tracker.load_state_dict(state["tracker"])
         self.best_state, self.stopped_epoch = state["best_state"], state["stopped_epoch"]
+        self.active = state.get("active", True)
