@@ -5,12 +5,17 @@
 2. SMOTE and NearMiss on 100k rows (20 features, 10% minority) vs imbalanced-learn's, alternating
    (target: within 1.5x).
 
-    python benchmarks/parallel.py [--rounds 2] [--epochs 20]
+3. The machine's own ceiling (``--ceiling``): the same single-threaded work (a pure-Python loop,
+   then one-thread torch matmuls) in two processes at once vs one alone. No parallel program can
+   beat it here, so it bounds what ``--jobs 2`` can reach.
+
+    python benchmarks/parallel.py [--rounds 2] [--epochs 20] [--ceiling]
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import tempfile
 import time
@@ -20,12 +25,53 @@ from _common import interleaved, machine, ratio_summary
 from trainwell.model_selection import cross_validate
 
 
+def _python_work() -> None:
+    total = 0
+    for i in range(6_000_000):
+        total += i * i
+
+
+def _torch_work() -> None:
+    import torch
+    torch.set_num_threads(1)
+    a = torch.randn(256, 256)
+    for _ in range(1500):
+        a = torch.tanh(a @ a * 1e-2)
+
+
+def _side_by_side(work, procs: int) -> float:
+    """Seconds until ``procs`` forked processes have each done ``work`` once."""
+    ctx = multiprocessing.get_context("fork")
+    start = time.perf_counter()
+    workers = [ctx.Process(target=work) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - start
+
+
+def ceiling(rounds: int) -> None:
+    for name, work in [("pure-Python loop", _python_work), ("one-thread torch matmuls", _torch_work)]:
+        one, two = [], []
+        for r in range(rounds + 1):
+            for procs in ((1, 2) if r % 2 == 0 else (2, 1)):
+                (one if procs == 1 else two).append(_side_by_side(work, procs))
+        alone, both = statistics.median(one[1:]), statistics.median(two[1:])  # first round warms up
+        print(f"machine ceiling, {name}: one process {alone:.2f} s, two side by side {both:.2f} s, "
+              f"throughput x{2 * alone / both:.2f} (two full cores: x2.00)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--ceiling", action="store_true", help="only measure the machine's two-process ceiling")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    if args.ceiling:
+        ceiling(max(args.rounds, 3))
+        return
     root = Path(tempfile.mkdtemp())
     times: dict[int, list[float]] = {1: [], 2: []}
     for r in range(args.rounds):
