@@ -36,6 +36,13 @@ def test_nan_stops_the_run_and_repair_lowers_the_learning_rate(tmp_path):
     assert repaired.metrics["epochs_run"] == 4
     assert not any(f.symptom == "nan_loss" for f in repaired.findings)
     assert f"lr: {repaired.config.optim.lr}" in (tmp_path / "repaired" / "config.yaml").read_text()  # as run
+    test = repairs[0]["lr_range_test"]  # the doctor's estimate, refined by a range test on the new set-up
+    assert test["used"] and test["suggestion"] < 20.0 and test["steps"] >= 10
+    assert repaired.config.optim.lr == float(f"{test['suggestion']:.4g}")
+    # the test draws from its own random stream: the repaired attempt is the run one would start by hand
+    by_hand = trainwell.train(sick, overrides=[f"optim.lr={repaired.config.optim.lr}"], out=tmp_path / "by-hand")
+    for a, b in zip(repaired.model.parameters(), by_hand.model.parameters()):
+        assert torch.equal(a, b)
 
 
 def _data_with(x_train, y_train, base):

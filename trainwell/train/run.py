@@ -35,6 +35,7 @@ from trainwell.data.samplers import balanced_row_weights
 from trainwell.errors import TrainwellError
 from trainwell.losses import make_loss
 from trainwell.models import build_model, count_parameters
+from trainwell.optim.lr_find import lr_range_test
 from trainwell.optim.registry import build_optimizer
 from trainwell.optim.schedules import build_schedule
 from trainwell.doctor import DoctorCallback, Finding, audit, plan_repair
@@ -262,14 +263,24 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         finding, changes = plan
         tried.append(changes)
         before = _outcome(run)
+        current_lr = cfg.optim.lr
         cfg = apply_overrides(cfg, changes)
+        range_test = None
+        if cfg.optim.lr != current_lr:  # a learning-rate remedy: size it by a range test on the new set-up
+            range_test = _range_test(cfg, run.data, current_lr)
+            if range_test["used"]:
+                changes = [c for c in changes if not c.startswith("optim.lr=")] + \
+                    [f"optim.lr={range_test['suggestion']:.4g}"]
+                cfg = apply_overrides(cfg, changes[-1:])
         _say(progress, cfg, f"repair {len(repairs) + 1}: {finding.symptom}"
                             f"{f' ({finding.cause})' if finding.cause else ''} -> {' '.join(changes)}")
         _clear_run(run.dir)
         same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.loaded
         run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress, data=same_data)
         repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
-                        "layer": finding.layer, "changes": changes, "before": before, "after": _outcome(run)})
+                        "layer": finding.layer, "changes": changes, **({"lr_range_test": range_test}
+                                                                       if range_test else {}),
+                        "before": before, "after": _outcome(run)})
     in_place = [f for f in run.findings if "repaired_in_place" in f.evidence]
     repairs += [{"attempt": len(repairs) + 1, "symptom": f.symptom, "cause": f.cause, "layer": f.layer,
                  "changes": [f.evidence["repaired_in_place"]], "after": _outcome(run)} for f in in_place]
@@ -277,6 +288,40 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         run.diagnosis["repairs"] = repairs
         atomic_write_text(run.dir / "diagnosis.json", json.dumps(run.diagnosis, indent=2, default=str))
     return run
+
+
+def _range_test(cfg: Config, data: Data, current_lr: float, steps: int = 100) -> dict[str, Any]:
+    """Run the LR range test on the repaired set-up (fresh model, training batches, the run's seed).
+
+    The doctor's estimate (``cfg.optim.lr``, sized from the measured step) says
+    which way the rate must go; the test's turning rate (where the loss was
+    lowest) replaces it when it goes that way too, is not the rate that failed,
+    and the loss fell during the test (else the test saw nothing to go by, and
+    the estimate stands).
+    """
+    estimate = cfg.optim.lr
+    device = _device(cfg.train.device)
+    meta = _data_meta(data)
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(cfg.seed)
+        model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
+        optimizer = build_optimizer(model, cfg.optim, cfg.reg)
+        x, y = data.train.x.to(device), data.train.y.to(device)
+        size = min(cfg.data.batch_size, len(y))
+        order = torch.cat([torch.randperm(len(y)) for _ in range(steps * size // len(y) + 1)])
+        batches = [(x[i], y[i]) for i in order[:steps * size].split(size)]
+        try:
+            test = lr_range_test(model, optimizer, _loss(cfg, meta), batches, start_lr=estimate * 1e-4,
+                                 end_lr=estimate * 1e3, steps=steps, max_norm=cfg.clip.max_norm,
+                                 forward=_teacher_forcing if data.kind == "sequence" else None)
+        except ValueError:
+            return {"estimate": estimate, "used": False}
+    suggestion = test.turning_lr  # the doctor watches the repaired run: a rate that proves unstable is lowered
+    lower = estimate < current_lr
+    fell = min(test.losses) < test.losses[0]
+    used = fell and (suggestion < current_lr if lower else suggestion > current_lr)
+    return {"estimate": estimate, "suggestion": suggestion, "min_loss_lr": test.min_loss_lr,
+            "steps": len(test.lrs), "diverged": test.diverged, "used": used}
 
 
 def _outcome(run: Run) -> dict[str, Any]:
