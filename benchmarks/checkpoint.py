@@ -18,7 +18,12 @@
    thread in the default run, with the background writer and written
    synchronously (``--on-thread`` runs only this part).
 
-    python benchmarks/checkpoint.py [--rounds 10] [--blocks 300] [--on-thread]
+4. The floor (``--floor``): the same paired per-epoch cost for the plain PyTorch
+   checkpoint a hand-written loop writes at the end of an epoch: ``torch.save``
+   of the model's and the optimizer's state_dicts to a temporary file, fsync,
+   rename (less than trainwell keeps: no random states, no position, no history).
+
+    python benchmarks/checkpoint.py [--rounds 10] [--blocks 300] [--on-thread] [--floor]
 """
 
 from __future__ import annotations
@@ -58,8 +63,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--blocks", type=int, default=300)
     parser.add_argument("--on-thread", action="store_true", help="only measure the training thread's share")
+    parser.add_argument("--floor", action="store_true", help="only the per-epoch cost, trainwell vs torch.save")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    if args.floor:
+        d = Path(tempfile.mkdtemp())
+        for plain in (False, True, False, True):  # alternating, so both see the machine's drift
+            on, off, epoch = checkpoint_cost_per_epoch(args.blocks // 2, d / f"floor-{plain}-{time.time_ns()}", plain=plain)
+            print(f"{'torch.save + fsync' if plain else 'trainwell Checkpoint'}: one per-epoch checkpoint costs "
+                  f"{1e3 * (on - off):.2f} ms = {100 * (on - off) / epoch:+.1f}% of a {1e3 * epoch:.1f} ms epoch")
+        return
     if args.on_thread:
         for background in (True, False):
             print(f"save() on the training thread, default run, background={background}: "
@@ -97,9 +110,9 @@ def main() -> None:
 class _CoinCheckpoint(Checkpoint):
     """The default checkpoint callback, saving at the end of a block's first epoch when the coin says so."""
 
-    def __init__(self, directory: Path, coins: list[bool]) -> None:
+    def __init__(self, directory: Path, coins: list[bool], plain: bool = False) -> None:
         super().__init__(directory, "bench", every_epochs=None, best=False)
-        self.coins, self.marks = coins, []
+        self.coins, self.marks, self.plain = coins, [], plain
 
     def on_epoch_start(self, trainer) -> None:
         self.marks.append(time.perf_counter())
@@ -107,10 +120,19 @@ class _CoinCheckpoint(Checkpoint):
     def on_epoch_end(self, trainer) -> None:
         block, first = divmod(trainer.epoch - 1, 2)
         if first == 0 and block < len(self.coins) and self.coins[block]:
-            self.save(trainer)
+            if self.plain:  # what a hand-written loop does: torch.save, durable and atomic
+                tmp = self.directory / "plain.pt.tmp"
+                with open(tmp, "wb") as f:
+                    torch.save({"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict()}, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, self.directory / "plain.pt")
+            else:
+                self.save(trainer)
 
 
-def checkpoint_cost_per_epoch(blocks: int, d: Path, per_run: int = 50) -> tuple[float, float, float]:
+def checkpoint_cost_per_epoch(blocks: int, d: Path, per_run: int = 50, plain: bool = False
+                              ) -> tuple[float, float, float]:
     """Median time of a 2-epoch block with and without one checkpoint, and the median epoch.
 
     Runs of ``2 * per_run + 1`` epochs (about the default run's 100) are repeated until ``blocks``
@@ -121,7 +143,7 @@ def checkpoint_cost_per_epoch(blocks: int, d: Path, per_run: int = 50) -> tuple[
     block_times, epochs = [], []
     for r, start in enumerate(range(0, blocks, per_run)):
         chunk = coins[start:start + per_run]
-        cb = _CoinCheckpoint(d / f"coin-{r}", chunk)
+        cb = _CoinCheckpoint(d / f"coin-{r}", chunk, plain)
         trainwell.train(overrides=[f"train.epochs={2 * len(chunk) + 1}", "checkpoint.every_epochs=null",
                                    "checkpoint.best=false"], out=d / f"coin-run-{r}", callbacks=[cb], progress=False)
         starts = cb.marks
