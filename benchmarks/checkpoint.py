@@ -66,17 +66,19 @@ def main() -> None:
     parser.add_argument("--floor", action="store_true", help="only the per-epoch cost, trainwell vs torch.save")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    if args.floor:
+    if args.floor:  # chunks of each kind alternate, so both see the machine's drift; blocks pooled per kind
         d = Path(tempfile.mkdtemp())
-        for plain in (False, True, False, True):  # alternating, so both see the machine's drift
-            on, off, epoch = checkpoint_cost_per_epoch(args.blocks // 2, d / f"floor-{plain}-{time.time_ns()}", plain=plain)
-            print(f"{'torch.save + fsync' if plain else 'trainwell Checkpoint'}: one per-epoch checkpoint costs "
-                  f"{1e3 * (on - off):.2f} ms = {100 * (on - off) / epoch:+.1f}% of a {1e3 * epoch:.1f} ms epoch")
-        return
-    if args.on_thread:
-        for background in (True, False):
-            print(f"save() on the training thread, default run, background={background}: "
-                  f"{1e3 * on_thread_cost(background, Path(tempfile.mkdtemp())):.2f} ms (median of 40 epochs)")
+        pooled: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
+        for r in range(args.rounds):
+            for plain in ((False, True) if r % 2 == 0 else (True, False)):
+                for sink, values in zip(pooled[plain], block_times(args.blocks // args.rounds, d / f"floor-{r}-{plain}",
+                                                                   plain=plain)):
+                    sink += values
+        for plain, (on, off, epochs) in pooled.items():
+            cost, epoch = statistics.median(on) - statistics.median(off), statistics.median(epochs)
+            print(f"{'torch.save + fsync' if plain else 'trainwell Checkpoint'}: {len(on)} blocks with, {len(off)} "
+                  f"without; one per-epoch checkpoint costs {1e3 * cost:.2f} ms = {100 * cost / epoch:+.1f}% of a "
+                  f"{1e3 * epoch:.1f} ms epoch")
         return
     state = big_state()
     n = sum(v.numel() for v in state["model"].values())
@@ -131,27 +133,31 @@ class _CoinCheckpoint(Checkpoint):
                 self.save(trainer)
 
 
-def checkpoint_cost_per_epoch(blocks: int, d: Path, per_run: int = 50, plain: bool = False
-                              ) -> tuple[float, float, float]:
-    """Median time of a 2-epoch block with and without one checkpoint, and the median epoch.
+def block_times(blocks: int, d: Path, per_run: int = 50, plain: bool = False
+                ) -> tuple[list[float], list[float], list[float]]:
+    """Times of 2-epoch blocks with and without one checkpoint, and of every epoch.
 
     Runs of ``2 * per_run + 1`` epochs (about the default run's 100) are repeated until ``blocks``
     blocks are measured: a checkpoint carries the run's history, so a 600-epoch run would price
     checkpoints of a run six times longer than the default.
     """
     coins = [bool(c) for c in torch.randint(0, 2, (blocks,), generator=torch.Generator().manual_seed(0))]
-    block_times, epochs = [], []
+    times, epochs = [], []
     for r, start in enumerate(range(0, blocks, per_run)):
         chunk = coins[start:start + per_run]
         cb = _CoinCheckpoint(d / f"coin-{r}", chunk, plain)
         trainwell.train(overrides=[f"train.epochs={2 * len(chunk) + 1}", "checkpoint.every_epochs=null",
                                    "checkpoint.best=false"], out=d / f"coin-run-{r}", callbacks=[cb], progress=False)
         starts = cb.marks
-        block_times += [starts[2 * b + 2] - starts[2 * b] for b in range(len(chunk))]
+        times += [starts[2 * b + 2] - starts[2 * b] for b in range(len(chunk))]
         epochs += [b - a for a, b in zip(starts, starts[1:])]
-    on = statistics.median(t for t, c in zip(block_times, coins) if c)
-    off = statistics.median(t for t, c in zip(block_times, coins) if not c)
-    return on, off, statistics.median(epochs)
+    return [t for t, c in zip(times, coins) if c], [t for t, c in zip(times, coins) if not c], epochs
+
+
+def checkpoint_cost_per_epoch(blocks: int, d: Path) -> tuple[float, float, float]:
+    """Median time of a 2-epoch block with and without one checkpoint, and the median epoch."""
+    on, off, epochs = block_times(blocks, d)
+    return statistics.median(on), statistics.median(off), statistics.median(epochs)
 
 
 class _TimedCheckpoint(Checkpoint):
