@@ -202,6 +202,11 @@ def test_epoch_rules_on_given_numbers():
     for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
         unstable.end_epoch(train_loss=1.5 - 0.05 * i, val_loss=val)
     assert not unstable.has("overfitting")
+    for train_acc, overfit in ((0.65, False), (0.75, True)):  # bad on the training data first: not overfitting
+        d = Doctor(nn.Linear(2, 2))
+        for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
+            d.end_epoch(train_loss=1.0 - 0.1 * i, val_loss=val, train_acc=train_acc, val_acc=0.6)
+        assert d.has("overfitting") is overfit
     for steps, raises in ((0.05, False), (1e-3, True)):  # a plateau: a higher rate only while steps are small
         flat = Doctor(nn.Linear(2, 2))
         flat._update_ratios = [[steps, steps]]

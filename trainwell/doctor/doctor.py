@@ -59,7 +59,8 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   steps are smaller than the remedies' target),
   overfitting (validation loss 5% above its minimum for 3 epochs while the
   training loss still falls and is below both the untrained model's first
-  loss and the validation loss: good on the training data, bad on validation).
+  loss and the validation loss, and the training accuracy, where known, is
+  not below underfitting's 0.7: good on the training data, bad on validation).
 
 The doctor never stops the user's training: any error inside it is caught,
 said once, and the doctor carries on with what it can still measure.
@@ -508,8 +509,10 @@ class Doctor:
             waited = self.epoch + 1 - best_epoch
             rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):])
             # good on the training data (its loss fell below the untrained model's and below the
-            # validation loss), bad on validation
-            learnt = (self._first_loss is None or losses[-1] < self._first_loss) and losses[-1] < vals[-1]
+            # validation loss, its accuracy is not underfitting's), bad on validation: seed 002's tree
+            # asks about the training data first
+            learnt = (self._first_loss is None or losses[-1] < self._first_loss) and losses[-1] < vals[-1] \
+                and not (accs and accs[-1] < t.underfit_accuracy)
             if waited >= t.overfit_patience and rising and losses[-1] < train_at_best and learnt:
                 evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
                             "train_loss": losses[-1]}
