@@ -68,6 +68,44 @@ def test_deep_sigmoid_net_has_vanishing_gradients_in_its_first_layer():
     assert f.evidence["ratio"] < 1e-2  # measured ~1e-5 for 6 sigmoid layers
 
 
+def test_state_gradients_are_the_gradients_reaching_each_activation():
+    """The probe's state gradient is the RMS of d loss / d output of the activation (autograd's retain_grad)."""
+    from trainwell.doctor.probes import ActivationProbe
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(40, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 10))
+    probe = ActivationProbe(model)
+    kept = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        kept.append(output)
+
+    handles = [m.register_forward_hook(keep) for m in model if isinstance(m, nn.Tanh)]
+    F.cross_entropy(model(X[:64]), Y[:64]).backward()
+    measured = probe.collect()
+    for h in handles:
+        h.remove()
+    probe.close()
+    for name, out in zip(("1", "3"), kept):
+        assert measured[name]["state_grad"] == pytest.approx(out.grad.pow(2).mean().sqrt().item(), rel=1e-6)
+
+
+def test_a_tiny_start_vanishes_in_the_state_gradients_while_weight_gradients_keep_their_ratio():
+    """Glorot & Bengio's case: a tanh CNN started at std 0.01."""
+    torch.manual_seed(0)
+    convs = [nn.Conv1d(1 if i == 0 else 16, 16, 3, padding=1) for i in range(4)]
+    for c in convs:
+        nn.init.normal_(c.weight, std=0.01)
+        nn.init.zeros_(c.bias)
+    model = nn.Sequential(nn.Unflatten(1, (1, 40)), *[m for c in convs for m in (c, nn.Tanh())], nn.Flatten(),
+                          nn.Linear(16 * 40, 10))
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.1), epochs=1)
+    f = next(f for f in doctor.findings if f.symptom == "vanishing_gradients")
+    assert f.layer == "1" and f.cause == "bad_initialisation"
+    assert f.evidence["state_grad_ratio"] < 1e-3 and f.evidence["ratio"] > 1e-2  # the state rule found it
+
+
 def test_large_tanh_weights_saturate():
     torch.manual_seed(0)
     model = mlp(3, nn.Tanh, init=lambda l: nn.init.normal_(l.weight, 0, 2.0))

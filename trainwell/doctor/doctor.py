@@ -24,9 +24,15 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   bounded, as cross-entropy's, a weight gradient scales with the activations
   it multiplies; 25 healthy benchmark runs stay below 0.04), when it grows
   1000-fold since the first step to above 1, or when it becomes non-finite.
-  Not vanishing when the first layer's gradient is exactly 0 and a layer's
-  units are dead: a product of small derivatives shrinks a gradient, dead
-  ReLUs (0 for every input) stop it - that is dead_relu.
+  Vanishing also when the back-propagated (state) gradient at the first
+  activation is below 1e-3 of the one at the last: with too small a start it
+  shrinks layer by layer while the weight gradients keep their ratio, the
+  last layer's being as small as the activations it multiplies (Glorot &
+  Bengio 2010); healthy benchmark runs measure 0.04 (CNNs) to 4, vanishing
+  cases 1e-8 to 4e-4. Not vanishing when the first layer's gradient is
+  exactly 0 (weights) or any layer's units are dead (states): a product of
+  small derivatives shrinks a gradient, dead ReLUs (0 for every input) stop
+  it - that is dead_relu.
 * saturation / dead ReLU: share of units whose derivative is ~0 (sigmoid/tanh
   output within 3% of its limits; ReLU output 0 for every row of the batch),
   above 60% / 50% of a layer, on two samples in a row.
@@ -93,6 +99,7 @@ class Thresholds:
     """Where each rule fires (see the module docstring for why these values)."""
 
     vanishing_ratio: float = 1e-2
+    vanishing_state_ratio: float = 1e-3
     exploding_ratio: float = 1e2
     exploding_rms: float = 10.0
     exploding_growth: float = 1e3
@@ -285,12 +292,21 @@ class Doctor:
         name = self.layers[first_i][0]
         evidence = {"grad_rms_first_layer": first, "grad_rms_last_layer": last, "ratio": ratio,
                     "grad_rms": overall, "growth_since_start": growth}
+        # the back-propagated gradient at the first activation / at the last (Glorot & Bengio 2010: with a
+        # too-small start it shrinks layer by layer while the weight gradients keep their ratio, because the
+        # last layer's weight gradient is as small as the activations it multiplies)
+        states = [a["state_grad"] for a in (acts or {}).values() if "state_grad" in a]
+        state_ratio = states[0] / states[-1] if len(states) > 1 and states[-1] > 0 else None
+        if state_ratio is not None:
+            evidence["state_grad_ratio"] = state_ratio
+        dead = self._dead_layer(acts)  # dead units stop the gradient outright: that is dead_relu
+        vanishing = (ratio < self.t.vanishing_ratio and not (first == 0 and dead)) or \
+            (state_ratio is not None and state_ratio < self.t.vanishing_state_ratio and not dead)
         if not math.isfinite(overall):
             self._found("exploding_gradients", "error", evidence, layer=name, cause="non_finite_gradients")
-        elif len(present) > 1 and self._held("vanishing", ratio < self.t.vanishing_ratio
-                                             and not (first == 0 and self._dead_layer(acts))) >= self.t.persist:
-            cause = "saturating_activation" if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules) \
-                else ("bad_initialisation" if self.has("bad_initialisation") else "depth")
+        elif len(present) > 1 and self._held("vanishing", vanishing) >= self.t.persist:
+            cause = "bad_initialisation" if self.has("bad_initialisation") else \
+                ("saturating_activation" if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules) else "depth")
             self._found("vanishing_gradients", "warning", evidence, layer=name, cause=cause)
         elif self._held("exploding", ratio > self.t.exploding_ratio) >= self.t.persist \
                 or overall > self.t.exploding_rms or (growth > self.t.exploding_growth and overall > 1.0):

@@ -3,7 +3,8 @@
 * :class:`ActivationProbe`: forward hooks on activation modules. On sampled
   steps each records, detached, the share of saturated units, the share of
   units dead for the whole batch, and the spread (std) of its input, the
-  pre-activation. Units are features (fully connected) or channels (conv).
+  pre-activation, and after backward the RMS of the gradient reaching its
+  output (the state gradient). Units are features (fully connected) or channels (conv).
 * :func:`layer_gradients`: per weighted layer, the RMS of its weight gradient and weights.
 * :class:`UpdateProbe`: ``|w_after - w_before| / |w_before|`` per weighted
   layer, through the optimizer's step hooks.
@@ -105,6 +106,9 @@ class ActivationProbe:
                 if meta["dead"] is not None and units.shape[0] > 1:
                     record["dead"] = meta["dead"](units).all(dim=0).float().mean()  # share of units dead on all rows
                 self.records[name] = record
+            if output.requires_grad:  # the back-propagated (state) gradient, RMS, when backward reaches it
+                output.register_hook(lambda g, r=record: r.__setitem__("state_grad", g.detach().float().pow(2)
+                                                                       .mean().sqrt()))
 
         return hook
 
