@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwell.data import load_data
+from trainwell.config import resolve_config
 from trainwell.doctor import Doctor, Finding
+from trainwell.doctor.remedies import repairable
 
 DATA = load_data("mnist1d", n_samples=1500)
 X = (DATA.train.x - DATA.mean) / DATA.std
@@ -252,11 +254,37 @@ def test_epoch_rules_on_given_numbers():
             flat.end_epoch(train_loss=1.0, train_acc=0.3)
         plateau = next(f for f in flat.findings if f.symptom == "slow_convergence")
         assert any(o.startswith("optim.lr*=") for o in plateau.overrides) is raises
+        # read back (diagnosis.json, a checkpoint): a remedy emptied on purpose stays empty, so nothing repairs it
+        again = Finding(**plateau.to_dict())
+        assert again.overrides == plateau.overrides and repairable(again, resolve_config({})) is raises
     healthy = Doctor(nn.Linear(2, 2))
     for i in range(10):
         healthy.end_epoch(train_loss=1.0 / (i + 1), val_loss=1.1 / (i + 1), train_acc=0.5 + 0.05 * i,
                           val_acc=0.5 + 0.04 * i)
     assert healthy.findings == []
+
+
+
+def _epochs_of_steps(losses: list[float], steps_per_epoch: int, first: float = 0.77) -> Doctor:
+    d = Doctor(nn.Linear(2, 2))
+    d.observe(first)  # the untrained model's loss
+    for loss in losses:
+        for _ in range(steps_per_epoch - 1 if d.step == 1 else steps_per_epoch):
+            d.observe(loss)
+        d.end_epoch(train_loss=loss)
+    return d
+
+
+def test_a_short_spike_below_the_first_loss_is_not_divergence_nor_a_plateau():
+    """Full-batch GD near the stability edge: the loss rises for a few steps and comes back (catapult)."""
+    spike = [0.6, 0.4, 0.3, 0.25, 0.2, 0.17, 0.173, 0.176, 0.195, 0.245, 0.412, 0.479, 0.37, 0.2, 0.15]
+    d = _epochs_of_steps(spike, steps_per_epoch=1)
+    assert not d.has("divergence") and not d.has("slow_convergence")
+    long_rise = _epochs_of_steps(spike[:12], steps_per_epoch=20)  # the same rise over 100 updates: a trend
+    f = next(f for f in long_rise.findings if f.symptom == "divergence")
+    assert f.epoch == 11 and f.evidence["train_loss"] == spike[7:11]  # 3 rises to 0.412 > 1.5 x 0.17, 100 steps
+    above = _epochs_of_steps([0.6, 0.4, 0.3, 0.5, 0.7, 0.9], steps_per_epoch=1)  # past the untrained loss: undone
+    assert above.has("divergence")
 
 
 def test_hooks_are_removed_and_the_model_is_unchanged():

@@ -56,10 +56,14 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   ``learning_rate_too_high`` (updates were too large, or the loss was rising).
   The first module whose output became non-finite is named, apart from the
   modules that only passed it on.
-* per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum),
+* per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum,
+  and either above the untrained model's loss or for 50 updates or more: a
+  shorter rise below it may be a spike of a rate near the stability edge,
+  which comes back down - Lewkowycz et al. 2020, Cohen et al. 2021),
   oscillation (the loss changed direction 5 times in 8 epochs by >10%, before
   the training accuracy reached 0.9: swings around a fitted solution are noise),
-  plateau (less than 1% better in 5 epochs before the loss has halved or the
+  plateau (less than 1% better in 5 epochs, and never 10% above where the
+  window started - a rise is not a plateau - before the loss has halved or the
   training accuracy reached 0.9: slow convergence, and underfitting when the
   training accuracy stays below 0.7; its remedy raises the rate only while
   steps are smaller than the remedies' target),
@@ -113,6 +117,7 @@ class Thresholds:
     init_explode: float = 10.0
     plateau_epochs: int = 5
     plateau_improvement: float = 0.01
+    plateau_band: float = 0.1  # a plateau's loss stays within this share above where it started
     fitted_accuracy: float = 0.9
     underfit_accuracy: float = 0.7
     overfit_patience: int = 3
@@ -120,6 +125,7 @@ class Thresholds:
     divergence_epochs: int = 3
     divergence_factor: float = 1.5
     divergence_jump: float = 10.0
+    spike_steps: int = 50  # a rise below the first loss shorter than this may be a spike, not divergence
     oscillation_window: int = 8
     oscillation_turns: int = 5
     oscillation_size: float = 0.1
@@ -455,6 +461,7 @@ class Doctor:
             record = {k: v for k, v in dict(train_loss=train_loss, val_loss=val_loss, train_acc=train_acc,
                                              val_acc=val_acc, **more).items() if v is not None}
             record = {k: float(v) for k, v in record.items()}
+            record["at_step"] = float(self.step)  # updates so far: how long a rise lasted, in steps
             self._epochs = _bounded(self._epochs + [record], 60)
             if math.isfinite(record.get("train_loss", math.nan)):
                 self._min_train_loss = min(self._min_train_loss, record["train_loss"])
@@ -473,6 +480,25 @@ class Doctor:
         """The training data are (nearly) fitted: swings and plateaus from here on are noise, not a problem."""
         return (halved and losses[-1] < 0.5 * losses[0]) or (bool(accs) and accs[-1] >= self.t.fitted_accuracy)
 
+    def _spike(self, loss: float) -> bool:
+        """The rising loss may still be a spike that comes back down, not a divergence.
+
+        A rate near the stability edge makes the loss rise for some steps and
+        then fall again, below where it was (the catapult of Lewkowycz et al.
+        2020; the edge of stability of Cohen et al. 2021): such spikes last
+        tens of updates and stay below the untrained model's loss. A rise above
+        that loss has undone all training, and one over ``spike_steps`` updates
+        is a trend; either is divergence.
+        """
+        if self._first_loss is None or loss > self._first_loss:
+            return False
+        ends = [(e["train_loss"], e["at_step"]) for e in self._epochs
+                if math.isfinite(e.get("train_loss", math.nan)) and "at_step" in e]
+        i = len(ends) - 1
+        while i > 0 and ends[i][0] > ends[i - 1][0]:
+            i -= 1
+        return i < len(ends) - 1 and self.step - ends[i][1] < self.t.spike_steps
+
     def _series(self, key: str) -> list[float]:
         return [e[key] for e in self._epochs if key in e and math.isfinite(e[key])]
 
@@ -481,7 +507,8 @@ class Doctor:
         losses = self._series("train_loss")
         if len(losses) > t.divergence_epochs:
             tail = losses[-t.divergence_epochs - 1:]
-            if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * self._min_train_loss:
+            if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * self._min_train_loss \
+                    and not self._spike(losses[-1]):
                 cause = "exploding_gradients" if self.has("exploding_gradients") else "learning_rate_too_high"
                 finding = self._found("divergence", "error", {"train_loss": losses[-t.divergence_epochs - 1:],
                                                               "min_train_loss": self._min_train_loss}, cause=cause)
@@ -500,8 +527,9 @@ class Doctor:
         if len(losses) > t.plateau_epochs:
             before = losses[-t.plateau_epochs - 1]
             gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)
+            flat = max(losses[-t.plateau_epochs:]) <= before * (1 + t.plateau_band)  # a rise is not a plateau
             # a plateau after the loss has halved is convergence (noisy data stop somewhere), not a problem
-            if gain < t.plateau_improvement and not self._fitted(losses, accs, halved=True):
+            if gain < t.plateau_improvement and flat and not self._fitted(losses, accs, halved=True):
                 cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
                                           "learning_rate_too_high") if self.has(s)), None)
                 recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]  # recent step sizes

@@ -122,7 +122,8 @@ class Finding:
         evidence: the numbers that triggered it.
         remedy: what to do, in words.
         severity: ``info``, ``warning`` or ``error``.
-        overrides: config changes that apply the remedy (``key=value``; ``key*=f`` scales a number).
+        overrides: config changes that apply the remedy (``key=value``; ``key*=f`` scales a number);
+            None (the default) takes the symptom's own, ``[]`` means none.
     """
 
     symptom: str
@@ -133,7 +134,7 @@ class Finding:
     cause: str | None = None
     layer: str | None = None
     remedy: str = ""
-    overrides: list[str] = field(default_factory=list)
+    overrides: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.symptom not in SYMPTOMS:
@@ -145,7 +146,7 @@ class Finding:
             remedy, overrides = NAN_REMEDIES[self.cause]
         if not self.remedy:
             self.remedy = remedy
-        if not self.overrides:
+        if self.overrides is None:  # not `not`: a remedy emptied on purpose stays empty when read back
             self.overrides = list(overrides)
 
     def to_dict(self) -> dict[str, Any]:
