@@ -271,3 +271,25 @@ def test_pretrained_init_reports_loaded_layers_in_metrics(tmp_path):
     report = json.loads((tmp_path / "second" / "metrics.json").read_text())["pretrained"]
     assert report == second.metrics["pretrained"]
     assert "hidden0.linear.weight" in report["loaded"] and report["skipped"] == {}
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")  # the oracle's own warning
+@pytest.mark.parametrize("seed", range(6))
+def test_class_metrics_are_scikit_learns(seed):
+    from sklearn import metrics
+
+    from trainwell.train.run import class_metrics
+
+    g = torch.Generator().manual_seed(seed)
+    n = 4
+    y = torch.randint(0, 3, (50,), generator=g)  # class 3 has no rows; some seeds predict no 2s or 3s
+    pred = torch.where(torch.rand(50, generator=g) < 0.6, y, torch.randint(0, n - seed % 2 * 2, (50,), generator=g))
+    got = class_metrics(pred, y, n)
+    t, p, labels = y.numpy(), pred.numpy(), list(range(n))
+    assert got["confusion_matrix"] == metrics.confusion_matrix(t, p, labels=labels).tolist()
+    assert got["per_class_precision"] == pytest.approx(
+        metrics.precision_score(t, p, labels=labels, average=None, zero_division=0).tolist())
+    recall = metrics.recall_score(t, p, labels=labels, average=None, zero_division=0).tolist()
+    assert got["per_class_recall"][:3] == pytest.approx(recall[:3]) and got["per_class_recall"][3] is None
+    assert got["balanced_accuracy"] == pytest.approx(metrics.balanced_accuracy_score(t, p))
+    assert got["macro_f1"] == pytest.approx(metrics.f1_score(t, p, labels=labels, average="macro", zero_division=0))

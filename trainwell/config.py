@@ -342,7 +342,9 @@ class Config(_Section):
         return self
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        # libyaml's emitter where PyYAML has it (the same text, 3x faster: a run writes it at every attempt)
+        return yaml.dump(self.model_dump(mode="json"), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                         sort_keys=False)
 
 
 # --------------------------------------------------------------------------- loading
