@@ -395,7 +395,8 @@ HELD_OUT_2: list[Case] = [
                                                                                        "lr": 0.001})),
     Case("ho2-cnn-groupnorm-mnist1d", cfg("mnist1d", 5, 1500, _cnn("relu", 3, norm="group",
                                                                    norm_options={"groups": 4}), ADAM)),
-    Case("ho2-mlp-residual-10-moons", cfg("moons", 10, None, _mlp("relu", 10, residual=True), ADAM)),
+    # depth 11, not 10 as first written: a residual MLP is a stem and blocks of two (the first run stopped there)
+    Case("ho2-mlp-residual-11-moons", cfg("moons", 10, None, _mlp("relu", 11, residual=True), ADAM)),
     Case("ho2-logistic-blobs", cfg("blobs", 10, None, {"name": "logistic"}, SGD(0.1))),
 ]
 for case in HELD_OUT_2:

@@ -40,6 +40,8 @@ def diagnose(case: Case, out: Path) -> dict:
         run = trainwell.train(case.config, out=out, data=data, progress=False)
         findings, error = run.findings, None
     except TrainwellError as err:  # the audit refuses data it cannot train on: its findings are the diagnosis
+        if data is None:  # the case's own config is wrong: not a diagnosis
+            raise
         cfg = resolve_config(case.config)
         findings = audit(data.train, data.val, data.test, n_classes=data.n_classes, standardized=cfg.data.standardize)
         error = str(err)
