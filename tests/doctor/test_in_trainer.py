@@ -131,3 +131,31 @@ def test_overfitting_is_repaired_by_early_stopping_with_patience():
     assert trainer.model.weight.unique().tolist() == [7.0]
     overfit = next(f for f in cb.findings if f.symptom == "overfitting")
     assert overfit.evidence["repaired_in_place"].endswith("stopped at epoch 12, weights of epoch 7 restored")
+
+
+def test_the_in_place_repair_follows_the_early_stopping_monitor():
+    """early_stopping.monitor/mode: the overfitting repair keeps the best epoch of that metric (here val accuracy,
+    best at epoch 4, where the validation loss was best at epoch 3)."""
+    from trainwell.doctor import DoctorCallback
+
+    class FakeTrainer:
+        def __init__(self):
+            self.model, self.optimizer, self.should_stop, self.epoch = nn.Linear(2, 2), None, False, 0
+
+    trainer = FakeTrainer()
+    cb = DoctorCallback(stop_when=lambda f: False, patience=2, monitor="val_accuracy", mode="max")
+    cb.on_fit_start(trainer)
+    vals = [1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]
+    accs = [0.5, 0.6, 0.7, 0.75, 0.74, 0.73, 0.72, 0.71, 0.7]
+    for epoch, (val, acc) in enumerate(zip(vals, accs), 1):
+        trainer.epoch = epoch
+        with torch.no_grad():
+            trainer.model.weight.fill_(epoch)
+        trainer.logs = {"epoch": epoch, "train_loss": 0.6 - 0.01 * epoch, "val_loss": val, "val_accuracy": acc,
+                        "train_accuracy": 0.8 + 0.01 * epoch}
+        cb.on_epoch_end(trainer)
+        if trainer.should_stop:
+            break
+    assert trainer.epoch == 6  # overfitting at 6 (val loss 3 epochs above epoch 3's); 2 epochs past epoch 4
+    cb.on_fit_end(trainer)
+    assert trainer.model.weight.unique().tolist() == [4.0]

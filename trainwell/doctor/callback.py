@@ -24,23 +24,25 @@ class DoctorCallback(Callback):
     it returns True ends the fit at once, so that the repaired run starts
     without spending the rest of a broken one. Overfitting is repaired in
     place instead, by early stopping from then on: the fit stops once the
-    validation loss has not improved for ``patience`` epochs, and ends with
-    the weights of the best validation epoch however it ends.
+    monitored metric (the validation loss unless told otherwise) has not
+    improved for ``patience`` epochs, and ends with the weights of its best
+    epoch however it ends.
 
     Args:
         every: measure gradients and activations every N steps.
         on_finding: called with each new finding (printing).
         thresholds: the rules' thresholds.
         stop_when: end the fit when a finding satisfies it.
-        patience: with ``stop_when``, the early stopping that repairs overfitting.
+        patience, monitor, mode, min_delta: with ``stop_when``, the early stopping that repairs
+            overfitting (the trainer passes its ``early_stopping`` settings).
     """
 
     def __init__(self, every: int = 10, on_finding: Callable[[Finding], None] | None = None,
                  thresholds: Thresholds | None = None, stop_when: Callable[[Finding], bool] | None = None,
-                 patience: int = 10) -> None:
+                 patience: int = 10, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0) -> None:
         self.every, self.on_finding, self.thresholds, self.stop_when = every, on_finding, thresholds, stop_when
         # with stop_when: the best epoch and its weights, kept from the start; active once overfitting is found
-        self._stopper = EarlyStopping("val_loss", patience=patience, active=False)
+        self._stopper = EarlyStopping(monitor, mode, min_delta, patience=patience, active=False)
         self._stopping: Finding | None = None  # the overfitting finding early stopping is repairing
         self._stopping_index: int | None = None  # the same, from a checkpoint, until the doctor is back
         self.doctor: Doctor | None = None

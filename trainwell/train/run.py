@@ -426,7 +426,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         stopper = EarlyStopping(e.monitor, e.mode, e.min_delta, e.patience, e.restore_best) if e.enabled else None
         doctor = DoctorCallback(cfg.doctor.every, on_finding=(lambda f: _say(progress, cfg, str(f))),
                                 stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None,
-                                patience=e.patience) \
+                                patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta) \
             if cfg.doctor.enabled else None
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
