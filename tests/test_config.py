@@ -16,6 +16,13 @@ def test_defaults_fill_every_key_and_round_trip(tmp_path):
                                                   "train", "loss", "loss_options", "early_stopping", "doctor"}
 
 
+def test_the_run_name_follows_data_and_model_unless_given():
+    assert Config().run_name == "mnist1d-mlp"
+    moved = apply_overrides(Config(), ["data.name=moons", "model.name=cnn"])
+    assert moved.name is None and moved.run_name == "moons-cnn"  # not the default's name, kept from before
+    assert apply_overrides(moved, ["name=mine"]).run_name == "mine"
+
+
 def test_family_defaults_depend_on_model_name():
     gru = load_config(None, ["model.name=gru"])
     assert (gru.model.depth, gru.model.width) == (1, 128)

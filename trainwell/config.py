@@ -313,7 +313,8 @@ class TrainConfig(_Section):
 class Config(_Section):
     """A whole run. Every key has a default; ``Config()`` is the main job."""
 
-    name: str = Field("mnist1d-mlp", min_length=1, description="run name, used in the run directory")
+    name: str | None = Field(None, min_length=1,
+                             description="run name, used in the run directory (default: DATA-MODEL)")
     seed: int = Field(0, ge=0, description="seed of every random choice in the run")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -340,6 +341,11 @@ class Config(_Section):
 
         components.REGISTRIES["loss"].check_options(self.loss, self.loss_options)
         return self
+
+    @property
+    def run_name(self) -> str:
+        """``name``, or ``DATA-MODEL`` (e.g. ``moons-cnn``) when none was given."""
+        return self.name or f"{self.data.name}-{self.model.name}"
 
     def to_yaml(self) -> str:
         # libyaml's emitter where PyYAML has it (the same text, 3x faster: a run writes it at every attempt)

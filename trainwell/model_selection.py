@@ -147,7 +147,7 @@ def cross_validate(config: Any = None, *, folds: int = 5, overrides: Sequence[st
     pool_x = torch.cat([data.train.x, data.val.x])
     pool_y = torch.cat([data.train.y, data.val.y])
     splits = fold_indices(pool_y.numpy(), folds, cfg.data.seed)
-    root = _out(out, "cv", cfg.name)  # only now: bad input writes nothing
+    root = _out(out, "cv", cfg.run_name)  # only now: bad input writes nothing
     tasks = []
     for k, (train_idx, val_idx) in enumerate(splits):
         fold = replace(data, train=Split(pool_x[train_idx], pool_y[train_idx]),
@@ -207,7 +207,7 @@ def train_ensemble(config: Any = None, *, members: int = 5, vary: Sequence[str] 
     changes = [_member_overrides(i, vary, cfg.seed) for i in range(members)]
     for c in changes:
         apply_overrides(cfg, c)  # a bad --vary value is an error before anything is written
-    root = _out(out, "ensemble", cfg.name)
+    root = _out(out, "ensemble", cfg.run_name)
     tasks = []
     for i in range(members):
         member_data = data
@@ -254,7 +254,7 @@ def balance_cascade(config: Any = None, *, rounds: int = 4, overrides: Sequence[
     counts = np.bincount(y)
     smallest = int(np.argmin(np.where(counts > 0, counts, np.iinfo(np.int64).max)))
     pool = np.arange(len(y))
-    root = _out(out, "cascade", cfg.name)
+    root = _out(out, "cascade", cfg.run_name)
     models, spec_members = [], []
     for i in range(rounds):
         member_data = _under_sampled(data, cfg.seed + 3000 + i, pool)
@@ -297,7 +297,7 @@ def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
     cfg, data = _setup(config, overrides)
     n, k = len(data.train), data.n_classes
     w = torch.full((n,), 1.0 / n, dtype=torch.double)
-    root = _out(out, "boost", cfg.name)
+    root = _out(out, "boost", cfg.run_name)
     members, alphas = [], []
     for m in range(rounds):
         g = torch.Generator().manual_seed(cfg.seed + 5000 + m)

@@ -409,7 +409,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
         loss_fn = _loss(cfg, meta)
         if state is None:
-            run_dir = Path(out) if reuse_dir else _new_run_dir(out, cfg.name)  # only now: bad input writes nothing
+            run_dir = Path(out) if reuse_dir else _new_run_dir(out, cfg.run_name)  # only now: bad input writes nothing
             atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
         else:
             run_dir = Path(resume)
@@ -442,7 +442,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                      *([stopper] if stopper else []),
                                      HistoryFile(run_dir / "history.jsonl"),
                                      *([checkpoint] if checkpoint else []),
-                                     *([ProgressBar(cfg.name)] if show else []), *callbacks,
+                                     *([ProgressBar(cfg.run_name)] if show else []), *callbacks,
                                      _StopOnSignal(guard, checkpoint, run_dir)])
         if state is not None:
             try:
