@@ -159,3 +159,28 @@ def test_the_in_place_repair_follows_the_early_stopping_monitor():
     assert trainer.epoch == 6  # overfitting at 6 (val loss 3 epochs above epoch 3's); 2 epochs past epoch 4
     cb.on_fit_end(trainer)
     assert trainer.model.weight.unique().tolist() == [4.0]
+
+
+def test_data_problems_are_repaired_before_any_training_and_imbalance_reports_minority_recall(tmp_path):
+    base = load_data("moons", n_samples=400)
+    keep = torch.cat([torch.nonzero(base.train.y == 0).flatten(), torch.nonzero(base.train.y == 1).flatten()[:12]])
+    skewed = _data_with(base.train.x[keep], base.train.y[keep], base)
+    run = trainwell.train(SMALL, out=tmp_path / "skewed", data=skewed)
+    imbalance = next(f for f in run.findings if f.symptom == "class_imbalance")
+    recall = run.metrics["val"]["per_class_recall"]  # validation's, as scikit-learn computes it
+    assert imbalance.evidence["minority_val_recall"] == {"1": recall[1]}  # class: recall, as in the file
+
+    repaired = trainwell.train(SMALL, overrides=["doctor.repair=true"], out=tmp_path / "repaired", data=skewed)
+    first = repaired.diagnosis["repairs"][0]
+    assert (first["symptom"], first["changes"], first["before"]["epochs_run"]) == \
+        ("class_imbalance", ["loss=weighted_cross_entropy"], 0)  # no epoch spent on the untreated data
+    assert repaired.config.loss == "weighted_cross_entropy" and repaired.metrics["epochs_run"] == 4
+    treated = trainwell.train(SMALL, overrides=["doctor.repair=true", "data.imbalance.method=random_over"],
+                              out=tmp_path / "treated", data=skewed)  # already treated: said, not treated twice
+    assert [f.severity for f in treated.findings if f.symptom == "class_imbalance"] == ["info"]
+    assert "repairs" not in treated.diagnosis and treated.config.loss == "cross_entropy"
+
+    cancer = {**SMALL, "data": {"name": "breast_cancer", "standardize": False}, "doctor": {"repair": True}}
+    run = trainwell.train(cancer, out=tmp_path / "cancer")
+    assert [(r["symptom"], r["changes"], r["before"]["epochs_run"]) for r in run.diagnosis["repairs"]] == \
+        [("unscaled_inputs", ["data.standardize=true"], 0)]

@@ -32,13 +32,15 @@ def _digests(x: np.ndarray) -> list[bytes]:
 
 
 def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | None = None,
-          standardized: bool = False) -> list[Finding]:
+          standardized: bool = False, balanced: bool = False) -> list[Finding]:
     """Audit the splits (objects with ``x`` and ``y`` tensors) before training.
 
     Args:
         train, val, test: the splits (val and test optional).
         n_classes: the model's outputs; labels outside ``[0, n_classes)`` are reported.
         standardized: the model standardises its inputs (unscaled features are then only ``info``).
+        balanced: the training already treats class imbalance (class weights, resampling): imbalance
+            is then only ``info``.
 
     Returns:
         Findings (step 0, epoch 0): ``bad_input`` (error), ``data_leakage``,
@@ -85,7 +87,7 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
         present = counts[counts > 0]
         if len(present) > 1 and present.min() / present.max() < IMBALANCE_RATIO:
             minority = np.flatnonzero((counts > 0) & (counts < IMBALANCE_RATIO * counts.max())).tolist()
-            findings.append(Finding("class_imbalance", "warning", 0, 0,
+            findings.append(Finding("class_imbalance", "info" if balanced else "warning", 0, 0,
                                     {"class_counts": counts.tolist(), "minority_classes": minority}))
     if "train" in floating and train.x.dim() >= 2:
         r = floating["train"]

@@ -213,7 +213,9 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     first, findings are printed as they appear and written to
     ``diagnosis.json``. With ``doctor.repair`` the remedy of the most severe
     finding is applied as config changes and the run starts again, up to
-    ``doctor.max_repairs`` times; every attempt is recorded.
+    ``doctor.max_repairs`` times; every attempt is recorded. A problem of the
+    data that a config change fixes (unscaled inputs, class imbalance) is
+    fixed before the first epoch.
 
     Args:
         config: a :class:`Config`, a dict of keys, a YAML path, or None (defaults).
@@ -378,7 +380,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         meta = _data_meta(data)
         if cfg.doctor.enabled and state is None:
             audit_findings = audit(data.train, data.val, data.test, n_classes=data.n_classes,
-                                   standardized=cfg.data.standardize and data.kind != "sequence")
+                                   standardized=cfg.data.standardize and data.kind != "sequence",
+                                   balanced=cfg.data.imbalance.method != "none" or cfg.loss == "weighted_cross_entropy")
             bad = [f for f in audit_findings if f.symptom == "bad_input" and "rows" in f.evidence]
             if bad and cfg.doctor.repair:
                 data = _drop_bad_rows(data, audit_findings)
@@ -455,7 +458,9 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
             restore_rng(state["rng"])
             atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(h) + "\n" for h in trainer.history))
         started = time.perf_counter()
-        history = trainer.fit()
+        # a problem of the data that the repair can fix (unscaled inputs, imbalance) is fixed before any training
+        fix_first = doctor is not None and cfg.doctor.repair and any(repairable(f, cfg) for f in audit_findings)
+        history = [] if fix_first else trainer.fit()
         seconds = time.perf_counter() - started
     save_model(model, run_dir, meta)
     metrics = _metrics(model, data, cfg, device, loss_fn)
@@ -464,11 +469,16 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
     if getattr(model.net, "pretrained_report", None) is not None:  # model.init=pretrained: what was loaded
         metrics["pretrained"] = model.net.pretrained_report
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    for f in audit_findings:  # what the imbalance did: the minority classes' recall on validation
+        if f.symptom == "class_imbalance" and metrics["val"].get("per_class_recall"):
+            f.evidence["minority_val_recall"] = {str(c): metrics["val"]["per_class_recall"][c]  # JSON keys
+                                                 for c in f.evidence["minority_classes"]}
     diagnosis: dict[str, Any] = {}
     if doctor is not None:
         diagnosis = {"audit": [f.to_dict() for f in audit_findings] if state is None
                      else _previous_audit(run_dir),
-                     "findings": [f.to_dict() for f in doctor.findings], "notes": doctor.doctor.notes}
+                     "findings": [f.to_dict() for f in doctor.findings],
+                     "notes": doctor.doctor.notes if doctor.doctor is not None else []}
         atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
     return Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded)
 
@@ -487,8 +497,8 @@ def _metrics(model: nn.Module, data: Data, cfg: Config, device: torch.device, lo
     out: dict[str, Any] = {}
     for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
         split = split.to(device)
-        result = evaluate(model, split, loss_fn, return_predictions=name == "test")
-        if name == "test":
+        result = evaluate(model, split, loss_fn, return_predictions=name != "train")
+        if name != "train":
             result.update(class_metrics(result.pop("predictions"), split.y, data.n_classes))
         out[name] = result
     return out
