@@ -184,3 +184,11 @@ def test_data_problems_are_repaired_before_any_training_and_imbalance_reports_mi
     run = trainwell.train(cancer, out=tmp_path / "cancer")
     assert [(r["symptom"], r["changes"], r["before"]["epochs_run"]) for r in run.diagnosis["repairs"]] == \
         [("unscaled_inputs", ["data.standardize=true"], 0)]
+
+
+def test_without_repairs_left_the_data_problem_is_only_reported_and_the_run_trains(tmp_path):
+    cancer = {**SMALL, "data": {"name": "breast_cancer", "standardize": False},
+              "doctor": {"repair": True, "max_repairs": 0}}
+    run = trainwell.train(cancer, out=tmp_path / "cancer")
+    assert run.metrics["epochs_run"] == 4 and "repairs" not in run.diagnosis
+    assert any(f.symptom == "unscaled_inputs" and f.severity == "warning" for f in run.findings)

@@ -459,7 +459,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
             atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(h) + "\n" for h in trainer.history))
         started = time.perf_counter()
         # a problem of the data that the repair can fix (unscaled inputs, imbalance) is fixed before any training
-        fix_first = doctor is not None and cfg.doctor.repair and any(repairable(f, cfg) for f in audit_findings)
+        fix_first = doctor is not None and cfg.doctor.repair and cfg.doctor.max_repairs > 0 \
+            and plan_repair(audit_findings, cfg) is not None
         history = [] if fix_first else trainer.fit()
         seconds = time.perf_counter() - started
     save_model(model, run_dir, meta)
