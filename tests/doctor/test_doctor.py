@@ -238,10 +238,12 @@ def test_epoch_rules_on_given_numbers():
     for loss in (1.0, 0.05, 0.04, 0.05, 0.04, 0.05, 0.04, 0.05, 0.04):
         fitted.end_epoch(train_loss=loss, train_acc=0.99)
     assert not fitted.has("oscillating_loss")
-    unstable = Doctor(nn.Linear(2, 2))  # validation rising while training is worse still: not overfitting
-    for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
-        unstable.end_epoch(train_loss=1.5 - 0.05 * i, val_loss=val)
-    assert not unstable.has("overfitting")
+    for first, overfit in ((1.0, False), (2.3, True)):  # validation rising, the training loss falling from 1.5:
+        d = Doctor(nn.Linear(2, 2))  # not overfitting while training is still worse than the untrained model
+        d.observe(first)
+        for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
+            d.end_epoch(train_loss=1.5 - 0.05 * i, val_loss=val)  # (worse than validation: not a condition)
+        assert d.has("overfitting") is overfit
     for train_acc, overfit in ((0.65, False), (0.75, True)):  # bad on the training data first: not overfitting
         d = Doctor(nn.Linear(2, 2))
         for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):

@@ -68,9 +68,11 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   training accuracy stays below 0.7; its remedy raises the rate only while
   steps are smaller than the remedies' target),
   overfitting (validation loss 5% above its minimum for 3 epochs while the
-  training loss still falls and is below both the untrained model's first
-  loss and the validation loss, and the training accuracy, where known, is
-  not below underfitting's 0.7: good on the training data, bad on validation).
+  training loss still falls - seed 003's picture - and is below the untrained
+  model's first loss, and the training accuracy, where known, is not below
+  underfitting's 0.7: good on the training data, bad on validation. The
+  training loss need not be below the validation loss: a small validation
+  set can be easier than the training set and still turn up).
 
 The doctor never stops the user's training: any error inside it is caught,
 said once, and the doctor carries on with what it can still measure.
@@ -552,10 +554,9 @@ class Doctor:
             best_val, best_epoch, train_at_best = self._best_val
             waited = self.epoch + 1 - best_epoch
             rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):])
-            # good on the training data (its loss fell below the untrained model's and below the
-            # validation loss, its accuracy is not underfitting's), bad on validation: seed 002's tree
-            # asks about the training data first
-            learnt = (self._first_loss is None or losses[-1] < self._first_loss) and losses[-1] < vals[-1] \
+            # good on the training data (its loss fell below the untrained model's, its accuracy is not
+            # underfitting's), bad on validation: seed 002's tree asks about the training data first
+            learnt = (self._first_loss is None or losses[-1] < self._first_loss) \
                 and not (accs and accs[-1] < t.underfit_accuracy)
             if waited >= t.overfit_patience and rising and losses[-1] < train_at_best and learnt:
                 evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
