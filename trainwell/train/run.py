@@ -284,8 +284,13 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     return run
 
 
-def _range_test(cfg: Config, data: Data, current_lr: float, steps: int = 60, below: float = 1e2, above: float = 1e3) -> dict[str, Any]:
+def _range_test(cfg: Config, data: Data, current_lr: float, steps: int = 60, below: float = 1e2,
+                above: float = 1e3) -> dict[str, Any]:
     """Run the LR range test on the repaired set-up (fresh model, training batches, the run's seed).
+
+    The rate grows from ``estimate / below`` to ``estimate * above`` in ``steps``
+    steps (0.083 decades a step) and the test stops where the loss diverges,
+    usually after ~40 steps.
 
     The doctor's estimate (``cfg.optim.lr``, sized from the measured step) says
     which way the rate must go; the test's turning rate (where the loss was
