@@ -1,6 +1,7 @@
 """The sick-run benchmark: does the doctor name what was broken, and can it repair it?
 
-    python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT] [--held-out | --held-out-2] [--rounds 3]
+    python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT] [--rounds 3]
+                                    [--held-out | --held-out-2]
 
 For every case of cases.py: train with the doctor on, compare its findings
 with what was injected; for sick cases with a ``fix``, also train the
