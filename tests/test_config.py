@@ -67,6 +67,9 @@ def test_overrides_win_over_the_file(tmp_path):
     (["width"], "--set needs key=value"),
     (["=3"], "--set has an empty key"),
     (["model..width=3"], "--set has an empty key"),
+    (["early_stopping.monitor=val_acc"], "invalid config key 'early_stopping.monitor': not a history key; use one "
+                                         "of val_loss, val_accuracy"),
+    (["schedule.monitor=loss"], "schedule.monitor"),
 ])
 def test_bad_overrides_give_one_line(overrides, expected):
     with pytest.raises(ConfigError) as info:

@@ -293,3 +293,30 @@ def test_class_metrics_are_scikit_learns(seed):
     assert got["per_class_recall"][:3] == pytest.approx(recall[:3]) and got["per_class_recall"][3] is None
     assert got["balanced_accuracy"] == pytest.approx(metrics.balanced_accuracy_score(t, p))
     assert got["macro_f1"] == pytest.approx(metrics.f1_score(t, p, labels=labels, average="macro", zero_division=0))
+
+
+def test_monitors_know_which_way_is_better():
+    """mode auto (the default of early_stopping.mode): an accuracy improves upwards, a loss downwards - as
+    Keras's auto mode; a plateau schedule on an accuracy cuts the rate when it stops rising."""
+    from trainwell.config import load_config
+    from trainwell.optim.schedules import build_schedule
+    from trainwell.train.callbacks import MetricTracker
+
+    acc, loss = MetricTracker("val_accuracy", "auto"), MetricTracker("val_loss", "auto")
+    assert [acc.update({"val_accuracy": v}) for v in (0.5, 0.6, 0.55)] == [True, True, False]
+    assert [loss.update({"val_loss": v}) for v in (0.5, 0.6, 0.4)] == [True, False, True]
+    cfg = load_config(None, ["schedule.name=plateau", "schedule.monitor=val_accuracy"])
+    assert cfg.early_stopping.mode == "auto"
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    assert build_schedule(opt, cfg.schedule, 10).scheduler.mode == "max"
+
+
+def test_early_stopping_on_validation_accuracy_keeps_the_most_accurate_epoch(tmp_path):
+    cfg = {"data": {"name": "mnist1d", "n_samples": 600}, "model": {"width": 128, "depth": 2, "dropout": 0},
+           "train": {"epochs": 40, "progress": False}, "checkpoint": {"every_epochs": None, "best": False},
+           "early_stopping": {"enabled": True, "patience": 4, "monitor": "val_accuracy"}}
+    run = trainwell.train(cfg, out=tmp_path / "run")
+    acc = [h["val_accuracy"] for h in run.history]
+    best = max(range(len(acc)), key=acc.__getitem__)  # the first of the highest
+    assert len(acc) == best + 1 + 4 < 40
+    assert run.metrics["val"]["accuracy"] == pytest.approx(acc[best])

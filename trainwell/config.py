@@ -25,6 +25,16 @@ class ConfigError(TrainwellError):
     """A config that cannot be used: unreadable, invalid YAML, unknown key, bad value."""
 
 
+# What the trainer logs each epoch and a monitor can watch (history.jsonl has these and epoch, step, seconds).
+HISTORY_KEYS = ("val_loss", "val_accuracy", "val_sequence_accuracy", "train_loss", "train_accuracy", "lr")
+
+
+def _history_key(v: str) -> str:
+    if v not in HISTORY_KEYS:
+        raise ValueError(f"not a history key; use one of {', '.join(HISTORY_KEYS)}")
+    return v
+
+
 def _check_name(registry_path: str, name: str) -> str:
     # Imported lazily: the registries import torch modules that import this file.
     from trainwell import components
@@ -263,7 +273,13 @@ class ScheduleConfig(_Section):
     min_lr: float = Field(0.0, ge=0, description="floor of cosine and plateau")
     patience: int = Field(10, ge=0, description="epochs without improvement before plateau cuts the lr")
     factor: float = Field(0.1, gt=0, lt=1, description="plateau's cut factor")
-    monitor: str = Field("val_loss", description="what plateau watches (a history key; lower is better)")
+    monitor: str = Field("val_loss", description="what plateau watches (a history key; accuracies: higher is "
+                                                 "better, the rest lower)")
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_monitor(cls, v: str) -> str:
+        return _history_key(v)
 
 
 class CheckpointConfig(_Section):
@@ -289,10 +305,16 @@ class EarlyStoppingConfig(_Section):
 
     enabled: bool = Field(False, description="use early stopping")
     monitor: str = Field("val_loss", description="a history key")
-    mode: Literal["min", "max"] = Field("min", description="min: lower is better")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="min: lower is better; auto: max for "
+                                                                     "accuracies, min otherwise")
     min_delta: float = Field(0.0, ge=0, description="the least change that counts as an improvement")
     patience: int = Field(10, ge=0, description="epochs without improvement before stopping")
     restore_best: bool = Field(True, description="end with the best epoch's weights")
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_monitor(cls, v: str) -> str:
+        return _history_key(v)
 
 
 class TrainConfig(_Section):

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler as sched
 
-from trainwell.train.callbacks import Callback
+from trainwell.train.callbacks import Callback, better_direction
 
 __all__ = ["LRSchedule", "build_schedule"]
 
@@ -58,8 +58,8 @@ def build_schedule(optimizer: torch.optim.Optimizer, cfg: Any, epochs: int) -> L
     if cfg.name == "none" and w == 0:
         return None
     if cfg.name == "plateau":
-        plateau = sched.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.factor, patience=cfg.patience,
-                                          min_lr=cfg.min_lr)
+        plateau = sched.ReduceLROnPlateau(optimizer, mode=better_direction(cfg.monitor), factor=cfg.factor,
+                                          patience=cfg.patience, min_lr=cfg.min_lr)
         warmup = sched.LinearLR(optimizer, 1.0 / (w + 1), 1.0, total_iters=w) if w else None
         return LRSchedule(plateau, warmup=warmup, warmup_epochs=w, monitor=cfg.monitor)
     main = {

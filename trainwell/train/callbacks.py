@@ -139,6 +139,11 @@ class ProgressBar(Callback):
             self._progress = None
 
 
+def better_direction(monitor: str) -> str:
+    """``max`` for an accuracy, ``min`` for anything else (losses)."""
+    return "max" if "accuracy" in monitor else "min"
+
+
 class MetricTracker:
     """The best value of a monitored metric and how long since it improved.
 
@@ -146,13 +151,15 @@ class MetricTracker:
 
     Args:
         monitor: a key of the epoch's logs (``val_loss``, ``val_accuracy``, ...).
-        mode: ``min`` (lower is better) or ``max``.
+        mode: ``min`` (lower is better), ``max``, or ``auto``: ``max`` for accuracies, ``min`` otherwise.
         min_delta: the least change that counts as an improvement.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0) -> None:
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if mode not in ("min", "max", "auto"):
+            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if mode == "auto":
+            mode = better_direction(monitor)
         if min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta}")
         self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
