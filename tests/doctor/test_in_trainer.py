@@ -177,7 +177,8 @@ def test_data_problems_are_repaired_before_any_training_and_imbalance_reports_mi
     assert repaired.config.loss == "weighted_cross_entropy" and repaired.metrics["epochs_run"] == 4
     treated = trainwell.train(SMALL, overrides=["doctor.repair=true", "data.imbalance.method=random_over"],
                               out=tmp_path / "treated", data=skewed)  # already treated: said, not treated twice
-    assert [f.severity for f in treated.findings if f.symptom == "class_imbalance"] == ["info"]
+    assert [(f.severity, f.remedy.startswith("none needed")) for f in treated.findings
+            if f.symptom == "class_imbalance"] == [("info", True)]
     assert "repairs" not in treated.diagnosis and treated.config.loss == "cross_entropy"
 
     cancer = {**SMALL, "data": {"name": "breast_cancer", "standardize": False}, "doctor": {"repair": True}}

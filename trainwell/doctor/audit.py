@@ -88,7 +88,9 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
         if len(present) > 1 and present.min() / present.max() < IMBALANCE_RATIO:
             minority = np.flatnonzero((counts > 0) & (counts < IMBALANCE_RATIO * counts.max())).tolist()
             findings.append(Finding("class_imbalance", "info" if balanced else "warning", 0, 0,
-                                    {"class_counts": counts.tolist(), "minority_classes": minority}))
+                                    {"class_counts": counts.tolist(), "minority_classes": minority},
+                                    remedy="none needed: the training already weights or resamples the classes"
+                                    if balanced else ""))
     if "train" in floating and train.x.dim() >= 2:
         r = floating["train"]
         std, mean = r.std(axis=0), r.mean(axis=0)
@@ -100,5 +102,6 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
             findings.append(Finding("unscaled_inputs", "info" if standardized else "warning", 0, 0,
                                     {"std_spread": spread, "max_mean_over_std": centre,
                                      "constant_features": constant, "standardized_by_model": standardized},
+                                    remedy="none needed: the model standardises its inputs" if standardized else "",
                                     overrides=[] if standardized else ["data.standardize=true"]))
     return findings
