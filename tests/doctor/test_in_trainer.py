@@ -193,3 +193,19 @@ def test_without_repairs_left_the_data_problem_is_only_reported_and_the_run_trai
     run = trainwell.train(cancer, out=tmp_path / "cancer")
     assert run.metrics["epochs_run"] == 4 and "repairs" not in run.diagnosis
     assert any(f.symptom == "unscaled_inputs" and f.severity == "warning" for f in run.findings)
+
+
+def test_gradient_descent_near_the_stability_edge_is_healthy_and_far_past_it_diverges(tmp_path):
+    """Full-batch GD on moons at lr 0.5 spikes once (the loss rises for 7 steps, below the untrained model's,
+    then falls to a better minimum: a catapult) and ends at 0.97: nothing to report. At lr 8 it diverges."""
+    gd = {"data": {"name": "moons", "batch_size": 100000}, "model": {"name": "mlp", "depth": 2, "width": 64,
+                                                                      "dropout": 0.0},
+          "optim": {"name": "sgd", "lr": 0.5}, "train": {"epochs": 100, "progress": False},
+          "checkpoint": {"every_epochs": None, "best": False}}
+    run = trainwell.train(gd, out=tmp_path / "edge")
+    losses = [h["train_loss"] for h in run.history]
+    assert any(b > a for a, b in zip(losses, losses[1:])) and losses[-1] < min(losses[:80])  # it did spike
+    assert [str(f) for f in run.findings if f.severity != "info"] == []
+    assert run.metrics["val"]["accuracy"] > 0.95
+    far = trainwell.train(gd, overrides=["optim.lr=8"], out=tmp_path / "far")
+    assert any(f.symptom == "divergence" and f.severity == "error" for f in far.findings)
