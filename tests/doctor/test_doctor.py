@@ -244,6 +244,10 @@ def test_epoch_rules_on_given_numbers():
         for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):
             d.end_epoch(train_loss=1.5 - 0.05 * i, val_loss=val)  # (worse than validation: not a condition)
         assert d.has("overfitting") is overfit
+    spike = Doctor(nn.Linear(2, 2))  # a training spike that drags validation up with it: instability
+    for train, val in ((1.0, 0.9), (0.6, 0.5), (0.4, 0.35), (0.3, 0.3), (1.2, 0.6), (0.5, 0.45), (0.29, 0.4)):
+        spike.end_epoch(train_loss=train, val_loss=val)
+    assert not spike.has("overfitting")
     for train_acc, overfit in ((0.65, False), (0.75, True)):  # bad on the training data first: not overfitting
         d = Doctor(nn.Linear(2, 2))
         for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):

@@ -68,11 +68,12 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   training accuracy stays below 0.7; its remedy raises the rate only while
   steps are smaller than the remedies' target),
   overfitting (validation loss 5% above its minimum for 3 epochs while the
-  training loss still falls - seed 003's picture - and is below the untrained
-  model's first loss, and the training accuracy, where known, is not below
-  underfitting's 0.7: good on the training data, bad on validation. The
-  training loss need not be below the validation loss: a small validation
-  set can be easier than the training set and still turn up).
+  training loss has stayed below its value at that minimum - seed 003's
+  picture; a training spike that drags validation up is instability - and
+  is below the untrained model's first loss, and the training accuracy,
+  where known, is not below underfitting's 0.7: good on the training data,
+  bad on validation. The training loss need not be below the validation
+  loss: a small validation set can be easier than the training set).
 
 The doctor never stops the user's training: any error inside it is caught,
 said once, and the doctor carries on with what it can still measure.
@@ -558,7 +559,10 @@ class Doctor:
             # underfitting's), bad on validation: seed 002's tree asks about the training data first
             learnt = (self._first_loss is None or losses[-1] < self._first_loss) \
                 and not (accs and accs[-1] < t.underfit_accuracy)
-            if waited >= t.overfit_patience and rising and losses[-1] < train_at_best and learnt:
+            # and the training loss kept improving meanwhile (seed 003's picture): never back above its value
+            # at the best validation epoch - a training spike that drags validation up is instability
+            improving = losses[-1] < train_at_best and max(losses[-waited:]) <= train_at_best
+            if waited >= t.overfit_patience and rising and improving and learnt:
                 evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
                             "train_loss": losses[-1]}
                 vaccs = self._series("val_acc")
