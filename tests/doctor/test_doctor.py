@@ -270,7 +270,6 @@ def test_epoch_rules_on_given_numbers():
     assert healthy.findings == []
 
 
-
 def _epochs_of_steps(losses: list[float], steps_per_epoch: int, first: float = 0.77) -> Doctor:
     d = Doctor(nn.Linear(2, 2))
     d.observe(first)  # the untrained model's loss
