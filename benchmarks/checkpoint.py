@@ -45,6 +45,15 @@ from trainwell.train import Checkpoint, save_checkpoint
 from trainwell.train.checkpoint import capture_rng
 
 
+def torch_save(state: dict, path: Path, sync: bool = True) -> None:
+    """The plain PyTorch baseline: ``torch.save``, and with ``sync`` flushed and fsync'ed (durable)."""
+    with open(path, "wb") as f:
+        torch.save(state, f)
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
+
+
 def big_state() -> dict:
     torch.manual_seed(0)
     layers, d = [], 40
@@ -88,11 +97,7 @@ def main() -> None:
         save_checkpoint(d / "tw.safetensors", state, "bench")
 
     def theirs(sync: bool) -> None:
-        with open(d / "torch.pt", "wb") as f:
-            torch.save(state, f)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
+        torch_save(state, d / "torch.pt", sync)
 
     for sync in (True, False):
         a, b = interleaved(ours, lambda: theirs(sync), args.rounds, warmup=1)
@@ -124,10 +129,7 @@ class _CoinCheckpoint(Checkpoint):
         if first == 0 and block < len(self.coins) and self.coins[block]:
             if self.plain:  # what a hand-written loop does: torch.save, durable and atomic
                 tmp = self.directory / "plain.pt.tmp"
-                with open(tmp, "wb") as f:
-                    torch.save({"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict()}, f)
-                    f.flush()
-                    os.fsync(f.fileno())
+                torch_save({"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict()}, tmp)
                 os.replace(tmp, self.directory / "plain.pt")
             else:
                 self.save(trainer)

@@ -9,10 +9,10 @@ registries, and every mistake becomes one readable :class:`ConfigError` line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from trainwell.errors import TrainwellError, closest
 
@@ -33,6 +33,9 @@ def _history_key(v: str) -> str:
     if v not in HISTORY_KEYS:
         raise ValueError(f"not a history key; use one of {', '.join(HISTORY_KEYS)}")
     return v
+
+
+HistoryKey = Annotated[str, AfterValidator(_history_key)]  # a monitor: early stopping, plateau schedules
 
 
 def _check_name(registry_path: str, name: str) -> str:
@@ -273,13 +276,8 @@ class ScheduleConfig(_Section):
     min_lr: float = Field(0.0, ge=0, description="floor of cosine and plateau")
     patience: int = Field(10, ge=0, description="epochs without improvement before plateau cuts the lr")
     factor: float = Field(0.1, gt=0, lt=1, description="plateau's cut factor")
-    monitor: str = Field("val_loss", description="what plateau watches (a history key; accuracies: higher is "
-                                                 "better, the rest lower)")
-
-    @field_validator("monitor")
-    @classmethod
-    def _known_monitor(cls, v: str) -> str:
-        return _history_key(v)
+    monitor: HistoryKey = Field("val_loss", description="what plateau watches (a history key; accuracies: "
+                                                        "higher is better, the rest lower)")
 
 
 class CheckpointConfig(_Section):
@@ -304,17 +302,12 @@ class EarlyStoppingConfig(_Section):
     """Stop when the monitored metric stops improving; restore the best weights."""
 
     enabled: bool = Field(False, description="use early stopping")
-    monitor: str = Field("val_loss", description="a history key")
+    monitor: HistoryKey = Field("val_loss", description="a history key")
     mode: Literal["auto", "min", "max"] = Field("auto", description="min: lower is better; auto: max for "
                                                                      "accuracies, min otherwise")
     min_delta: float = Field(0.0, ge=0, description="the least change that counts as an improvement")
     patience: int = Field(10, ge=0, description="epochs without improvement before stopping")
     restore_best: bool = Field(True, description="end with the best epoch's weights")
-
-    @field_validator("monitor")
-    @classmethod
-    def _known_monitor(cls, v: str) -> str:
-        return _history_key(v)
 
 
 class TrainConfig(_Section):

@@ -15,5 +15,5 @@ from trainwell.optim.named import adadelta, adagrad, adam, adamw, momentum, nest
 from trainwell.optim.newton import Newton, newton
 from trainwell.optim.registry import OPTIMIZERS, build_optimizer
 
-__all__ = ["OPTIMIZERS", "Chain", "LRRangeTest", "Newton", "adadelta", "adagrad", "adam", "adamw", "build_optimizer", "chain",
-           "lr_range_test", "momentum", "nesterov", "newton", "rmsprop", "sgd", "transforms"]
+__all__ = ["OPTIMIZERS", "Chain", "LRRangeTest", "Newton", "adadelta", "adagrad", "adam", "adamw", "build_optimizer",
+           "chain", "lr_range_test", "momentum", "nesterov", "newton", "rmsprop", "sgd", "transforms"]
