@@ -9,6 +9,7 @@ from torch import nn
 import trainwell
 from trainwell.data import Data, Split, load_data
 from trainwell.errors import TrainwellError
+from trainwell.train.callbacks import Callback
 
 SMALL = {"data": {"name": "moons", "n_samples": 400}, "model": {"width": 16, "depth": 2},
          "train": {"epochs": 4, "progress": False}, "checkpoint": {"every_epochs": None, "best": False}}
@@ -106,7 +107,7 @@ def test_overfitting_is_repaired_by_early_stopping_with_patience():
 
     class FakeTrainer:
         def __init__(self):
-            self.model, self.optimizer, self.should_stop, self.epoch = nn.Linear(2, 2), None, False, 0
+            self.model, self.optimizer, self.should_stop, self.epoch, self.step = nn.Linear(2, 2), None, False, 0, 0
 
     trainer = FakeTrainer()
     cb = DoctorCallback(stop_when=lambda f: False, patience=5)
@@ -140,7 +141,7 @@ def test_the_in_place_repair_follows_the_early_stopping_monitor():
 
     class FakeTrainer:
         def __init__(self):
-            self.model, self.optimizer, self.should_stop, self.epoch = nn.Linear(2, 2), None, False, 0
+            self.model, self.optimizer, self.should_stop, self.epoch, self.step = nn.Linear(2, 2), None, False, 0, 0
 
     trainer = FakeTrainer()
     cb = DoctorCallback(stop_when=lambda f: False, patience=2, monitor="val_accuracy", mode="max")
@@ -209,3 +210,59 @@ def test_gradient_descent_near_the_stability_edge_is_healthy_and_far_past_it_div
     assert run.metrics["val"]["accuracy"] > 0.95
     far = trainwell.train(gd, overrides=["optim.lr=8"], out=tmp_path / "far")
     assert any(f.symptom == "divergence" and f.severity == "error" for f in far.findings)
+
+
+# momentum SGD at 0.3 on digits learns for about ten epochs, then the loss climbs (divergence, epoch ~18)
+LATE = {"data": {"name": "digits"}, "model": {"width": 128, "depth": 3},
+        "optim": {"name": "momentum", "lr": 0.3}, "train": {"epochs": 30, "progress": False},
+        "checkpoint": {"every_epochs": None, "best": False}}
+
+
+class _SetRateAt(Callback):
+    """By hand: from the start of epoch ``epoch + 1`` on, train at ``lr``."""
+
+    def __init__(self, epoch, lr):
+        self.epoch, self.lr = epoch, lr
+
+        self.weights = {}  # epoch -> parameters at its end
+
+    def on_epoch_start(self, trainer):
+        if trainer.epoch == self.epoch:
+            for group in trainer.optimizer.param_groups:
+                group["lr"] = self.lr
+
+    def on_epoch_end(self, trainer):
+        self.weights[trainer.epoch] = [p.detach().clone() for p in trainer.model.parameters()]
+
+
+def test_a_rate_repair_goes_on_from_the_last_good_state_as_a_run_changed_by_hand(tmp_path):
+    plain = trainwell.train(LATE, out=tmp_path / "plain")  # the doctor on, no repair: the run as it goes
+    assert any(f.symptom in {"divergence", "oscillating_loss", "learning_rate_too_high"} for f in plain.findings)
+    repaired = trainwell.train(LATE, overrides=["doctor.repair=true"], out=tmp_path / "repaired")
+    repair = repaired.diagnosis["repairs"][0]
+    k, lr = repair["from_epoch"], repaired.config.optim.lr
+    losses = [h["train_loss"] for h in plain.history]
+    assert 0 < k < repair["before"]["epochs_run"] and lr < 0.3
+    assert losses[k - 1] == min(losses[:repair["before"]["epochs_run"]])  # the lowest training loss before the stop
+    timeless = lambda history: [{key: v for key, v in h.items() if key != "seconds"} for h in history]  # noqa: E731
+    assert timeless(repaired.history[:k]) == timeless(plain.history[:k])
+    assert len(repaired.history) == 30  # the epoch budget is kept
+    assert [h["lr"] for h in repaired.history[k:]] == [lr] * (30 - k)
+    assert repaired.metrics["val"]["accuracy"] > plain.metrics["val"]["accuracy"] + 0.3
+    # the same run by hand: the same seed, the rate changed after epoch k: the same epochs, bit for bit
+    by_hand = _SetRateAt(k, lr)
+    hand = trainwell.train(LATE, out=tmp_path / "by-hand", callbacks=[by_hand])
+    assert timeless(repaired.history) == timeless(hand.history)
+    # the weights it ends with: the last epoch's, or the best epoch's when it went on to overfit (in place)
+    kept = next((int(r["changes"][0].split("weights of epoch ")[1].split()[0])
+                 for r in repaired.diagnosis["repairs"] if r["symptom"] == "overfitting"), 30)
+    for a, b in zip(repaired.model.parameters(), by_hand.weights[kept]):
+        assert torch.equal(a, b)
+
+
+def test_a_repair_starts_again_when_the_kept_state_learnt_nothing_or_the_model_changes(tmp_path):
+    slow = {**SMALL, "optim": {"name": "sgd", "lr": 1e-7}, "train": {"epochs": 6, "progress": False}}
+    run = trainwell.train(slow, overrides=["doctor.repair=true"], out=tmp_path / "slow")
+    repair = run.diagnosis["repairs"][0]
+    assert repair["symptom"] == "learning_rate_too_low" and repair["from_epoch"] == 0  # a fresh start: all 6 epochs
+    assert run.metrics["epochs_run"] == 6 and run.history[0]["lr"] == run.config.optim.lr

@@ -234,3 +234,40 @@ def test_a_transient_write_error_is_retried(tmp_path, monkeypatch):
     monkeypatch.setattr(safetensors.torch, "save_file", flaky)
     run = trainwell.train(CONFIG, out=tmp_path / "run")
     assert run.metrics["epochs_run"] == 6
+
+
+def test_the_last_good_state_is_a_copy_of_the_lowest_training_loss_epoch():
+    from trainwell.data import Split
+    from trainwell.train import Callback, Trainer
+    from trainwell.train.checkpoint import LastGoodState
+
+    class Weights(Callback):  # what each epoch ended with, and a rate that makes the loss go back up
+        def __init__(self):
+            self.at = {}
+
+        def on_epoch_start(self, trainer):
+            if trainer.epoch == 4:
+                trainer.optimizer.param_groups[0]["lr"] = 40.0
+
+        def on_epoch_end(self, trainer):
+            self.at[trainer.epoch] = [p.detach().clone() for p in trainer.model.parameters()]
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 5)
+    data = Split(x, (x[:, 0] > 0).long())
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    opt = torch.optim.SGD(net.parameters(), lr=0.5, momentum=0.9)
+    weights, good = Weights(), LastGoodState()
+    history = Trainer(net, opt, torch.nn.functional.cross_entropy, data, epochs=8, batch_size=16,
+                      callbacks=[weights, good]).fit()
+    losses = [h["train_loss"] for h in history]
+    best = min(range(8), key=losses.__getitem__) + 1
+    assert best < 8 and good.epoch == best and good.train_loss == losses[best - 1]
+    assert good.first_train_loss == losses[0]
+    kept = good.state
+    for name, a in zip(dict(net.named_parameters()), weights.at[best]):
+        assert torch.equal(kept["model"][name], a)  # that epoch's weights, not the live ones
+    assert kept["trainer"]["epoch"] == best and len(kept["trainer"]["history"]) == best
+    assert kept["optimizer"]["param_groups"][0]["lr"] == 0.5
+    assert not any(torch.equal(kept["optimizer"]["state"][i]["momentum_buffer"], opt.state[p]["momentum_buffer"])
+                   for i, p in enumerate(net.parameters()))

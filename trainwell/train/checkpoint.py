@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -33,8 +34,8 @@ from trainwell.errors import TrainwellError
 from trainwell.train.callbacks import Callback, MetricTracker
 from trainwell.train.files import UnreadableFile, atomic_save_safetensors, read_safetensors
 
-__all__ = ["Checkpoint", "CheckpointError", "capture_rng", "config_digest", "latest_checkpoint", "load_checkpoint",
-           "restore_rng", "save_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "LastGoodState", "capture_rng", "config_digest", "latest_checkpoint",
+           "load_checkpoint", "restore_rng", "save_checkpoint"]
 
 FORMAT = "trainwell-checkpoint/1"
 _STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
@@ -166,24 +167,83 @@ def capture_rng() -> dict[str, Any]:
     """Every random state a run draws from: python, numpy, torch CPU and CUDA."""
     version, internal, gauss = random.getstate()
     # python's 625 state words as one array: one tensor in the file, not 625 JSON numbers
-    state: dict[str, Any] = {"python": (version, np.array(internal, dtype=np.int64), gauss),
-                             "numpy": np.random.get_state(),
-                             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    return {"python": (version, np.array(internal, dtype=np.int64), gauss), "numpy": np.random.get_state(),
+            **torch_rng()}
+
+
+def torch_rng() -> dict[str, Any]:
+    """Torch's random states only (CPU and CUDA): what dropout and initialisation draw from; cheap to take."""
+    return {"torch": torch.get_rng_state(), **({"cuda": torch.cuda.get_rng_state_all()}
+                                               if torch.cuda.is_available() and torch.cuda.is_initialized() else {})}
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(np.asarray(internal).tolist()), gauss))
-    np.random.set_state(state["numpy"])
+    if "python" in state:  # all of capture_rng's, or torch_rng's only
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(np.asarray(internal).tolist()), gauss))
+        np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-# ----------------------------------------------------------------------------- the callback
+# ----------------------------------------------------------------------------- the callbacks
+
+class LastGoodState(Callback):
+    """Keep, in memory, the training state of the epoch with the lowest finite training loss so far.
+
+    This is the "last good state" a repair goes on from (``doctor.repair``):
+    when a run is stopped for a problem that a change of the optimiser's
+    settings fixes (a learning rate too high, oscillation, divergence,
+    exploding gradients), training continues from here with the new settings
+    instead of starting over. An epoch whose end a finding interrupted is
+    never kept (the doctor stops the loop before this callback runs: put it
+    after the doctor). One copy of the state is held.
+
+    Args:
+        without: callback types whose state is not kept (they start afresh when training goes on).
+
+    Attributes:
+        state: the kept state (model, optimizer and loop state dicts, tensors copied, and torch's random
+            states: the ones a training loop draws from), or None before the first kept epoch.
+        epoch: the epoch it ends (from 1), or None.
+        train_loss: its training loss, and ``first_train_loss`` the first epoch's.
+    """
+
+    def __init__(self, without: tuple[type, ...] = ()) -> None:
+        self.without = without
+        self.state: dict[str, Any] | None = None
+        self.epoch: int | None = None
+        self.train_loss = math.inf
+        self.first_train_loss: float | None = None
+
+    def on_epoch_end(self, trainer) -> None:
+        loss = trainer.logs.get("train_loss")
+        if loss is None or not math.isfinite(loss):
+            return
+        if self.first_train_loss is None:
+            self.first_train_loss = loss
+        if loss <= self.train_loss:
+            loop = trainer.state_dict(self.without)
+            history = loop.pop("history")  # finished epochs' logs are not changed again: the list is copied
+            self.state = _copied({"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+                                  "trainer": loop, "rng": torch_rng()})  # state_dicts share the live tensors
+            self.state["trainer"]["history"] = list(history)
+            self.epoch, self.train_loss = trainer.epoch, loss
+
+
+def _copied(state: Any) -> Any:
+    """The state with its tensors and arrays copied and its containers new (the rest is immutable)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, np.ndarray):
+        return state.copy()
+    if isinstance(state, dict):
+        return {k: _copied(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_copied(v) for v in state)
+    return state
+
 
 class Checkpoint(Callback):
     """Write the whole training state every N steps and/or epochs, and on the best score.

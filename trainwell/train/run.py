@@ -12,6 +12,7 @@ A run directory holds:
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import signal
@@ -41,8 +42,8 @@ from trainwell.optim.schedules import build_schedule
 from trainwell.doctor import DoctorCallback, Finding, audit, plan_repair
 from trainwell.doctor.remedies import repairable
 from trainwell.train.callbacks import Callback, EarlyStopping, GradientClipping, HistoryFile, ProgressBar
-from trainwell.train.checkpoint import (Checkpoint, config_digest, latest_checkpoint, load_checkpoint,
-                                        restore_rng)
+from trainwell.train.checkpoint import (Checkpoint, LastGoodState, config_digest, latest_checkpoint,
+                                        load_checkpoint, restore_rng)
 from trainwell.train.files import UnreadableFile, atomic_save_safetensors, atomic_write_text, read_safetensors
 from trainwell.train.trainer import Trainer, evaluate
 
@@ -64,6 +65,7 @@ class Run:
     diagnosis: dict[str, Any] = field(default_factory=dict)  # diagnosis.json: audit, findings, notes, repairs
     data: Data | None = field(default=None, repr=False)  # what it trained on (after resampling and augmentation)
     loaded: Data | None = field(default=None, repr=False)  # the data as loaded, before them (a repair reuses it)
+    good: LastGoodState | None = field(default=None, repr=False)  # with doctor.repair: where a repair goes on from
 
     @property
     def findings(self) -> list[Finding]:
@@ -213,9 +215,12 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     first, findings are printed as they appear and written to
     ``diagnosis.json``. With ``doctor.repair`` the remedy of the most severe
     finding is applied as config changes and the run starts again, up to
-    ``doctor.max_repairs`` times; every attempt is recorded. A problem of the
-    data that a config change fixes (unscaled inputs, class imbalance) is
-    fixed before the first epoch.
+    ``doctor.max_repairs`` times; every attempt is recorded. A remedy that
+    changes only the optimiser's settings (learning rate, clipping, a
+    schedule) goes on from the last good state (the epoch with the lowest
+    training loss) when that state had learnt something; other remedies
+    start again. A problem of the data that a config change fixes (unscaled
+    inputs, class imbalance) is fixed before the first epoch.
 
     Args:
         config: a :class:`Config`, a dict of keys, a YAML path, or None (defaults).
@@ -257,23 +262,32 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         finding, changes = plan
         tried.append(changes)
         before = _outcome(run)
+        good = _going_on_from(run, cfg, changes)
         current_lr = cfg.optim.lr
         cfg = apply_overrides(cfg, changes)
         range_test = None
         if cfg.optim.lr != current_lr:  # a learning-rate remedy: size it by a range test on the new set-up
-            range_test = _range_test(cfg, run.data, current_lr)
+            range_test = _range_test(cfg, run.data, current_lr, state=good.state if good else None)
             if range_test["used"]:
                 changes = [c for c in changes if not c.startswith("optim.lr=")] + \
                     [f"optim.lr={range_test['suggestion']:.4g}"]
                 cfg = apply_overrides(cfg, changes[-1:])
+        start = f"from epoch {good.epoch} (its last good state)" if good else "from scratch"
         _say(progress, cfg, f"repair {len(repairs) + 1}: {finding.symptom}"
-                            f"{f' ({finding.cause})' if finding.cause else ''} -> {' '.join(changes)}")
+                            f"{f' ({finding.cause})' if finding.cause else ''} -> {' '.join(changes)}, {start}")
         _clear_run(run.dir)
-        same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.loaded
-        run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress, data=same_data)
+        if good is not None:  # on the data that state trained on (resampled, augmented: not again)
+            loaded = run.loaded
+            run = _fit(cfg, good.state, out=run.dir, callbacks=callbacks, progress=progress, data=run.data,
+                       going_on=[Finding(**f) for f in run.diagnosis.get("audit", [])])
+            run.loaded = loaded
+        else:
+            same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.loaded
+            run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress,
+                       data=same_data)
         repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
-                        "layer": finding.layer, "changes": changes, **({"lr_range_test": range_test}
-                                                                       if range_test else {}),
+                        "layer": finding.layer, "changes": changes, "from_epoch": good.epoch if good else 0,
+                        **({"lr_range_test": range_test} if range_test else {}),
                         "before": before, "after": _outcome(run)})
     in_place = [f for f in run.findings if "repaired_in_place" in f.evidence]
     repairs += [{"attempt": len(repairs) + 1, "symptom": f.symptom, "cause": f.cause, "layer": f.layer,
@@ -284,13 +298,48 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     return run
 
 
+# Remedies that change only how the optimiser steps: the model and the data stay, so a repair can go on.
+_OPTIMISER_KEYS = ("optim.lr", "clip.max_norm", "clip.value", "schedule.name")
+# Updates a kept state needs behind it to count as good: the doctor finds a problem that is there from the start
+# (a rate too high from step 0) within about this many, so an earlier state was reached under the problem.
+_GOOD_AFTER_UPDATES = 50
+
+
+def _going_on_from(run: Run, cfg: Config, changes: list[str]) -> LastGoodState | None:
+    """The kept state a repair goes on from, or None to start again from scratch.
+
+    Only when every change is one of the optimiser's settings, the run had no
+    schedule of its own (its place in it would not fit the new rate), and the
+    kept epoch is good: at least ``_GOOD_AFTER_UPDATES`` updates in (a state
+    reached sooner was reached under a problem that was there from the start)
+    and with a training loss below 0.9 of the first epoch's. A state that
+    learnt nothing (a rate too low) is no better than a fresh start, which
+    gets the whole epoch budget.
+    """
+    good = run.good
+    if good is None or good.state is None or good.epoch >= cfg.train.epochs \
+            or good.state["trainer"]["step"] < _GOOD_AFTER_UPDATES:
+        return None
+    if any(c.split("=", 1)[0] not in _OPTIMISER_KEYS for c in changes):
+        return None
+    if cfg.schedule.name != "none" or cfg.schedule.warmup_epochs:
+        return None
+    return good if good.train_loss < 0.9 * good.first_train_loss else None
+
+
 def _range_test(cfg: Config, data: Data, current_lr: float, steps: int = 60, below: float = 1e2,
-                above: float = 1e3) -> dict[str, Any]:
+                above: float = 1e3, state: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the LR range test on the repaired set-up (fresh model, training batches, the run's seed).
 
+    With ``state`` (a kept training state the repair goes on from), the test
+    starts from its model and optimizer instead of a fresh model.
+
     The rate grows from ``estimate / below`` to ``estimate * above`` in ``steps``
-    steps (0.083 decades a step) and the test stops where the loss diverges,
-    usually after ~40 steps.
+    steps (0.083 decades a step at 60) and the test stops where the loss
+    diverges, usually after two thirds of them. A test never takes more than a
+    quarter of the run's own updates (at least 15): a run of 80 updates gets
+    20, at 0.25 decades a step, with the loss's moving average shortened in
+    proportion (its delay stays 15% of the steps: 9 of 60, 3 of 20).
 
     The doctor's estimate (``cfg.optim.lr``, sized from the measured step) says
     which way the rate must go; the test's turning rate (where the loss was
@@ -301,17 +350,23 @@ def _range_test(cfg: Config, data: Data, current_lr: float, steps: int = 60, bel
     estimate = cfg.optim.lr
     device = _device(cfg.train.device)
     meta = _data_meta(data)
+    n, size = len(data.train), min(cfg.data.batch_size, len(data.train))
+    steps = max(min(steps, cfg.train.epochs * -(-n // size) // 4), 15)
+    delay = max(round(0.15 * steps), 1)
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(cfg.seed)
         model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
+        if state is not None:  # torch's load_state_dict keeps the given buffers: the test must not step those
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         x, y = data.train.x.to(device), data.train.y.to(device)
-        size = min(cfg.data.batch_size, len(y))
         order = torch.cat([torch.randperm(len(y)) for _ in range(steps * size // len(y) + 1)])
         batches = [(x[i], y[i]) for i in order[:steps * size].split(size)]
         try:
             test = lr_range_test(model, optimizer, _loss(cfg, meta), batches, start_lr=estimate / below,
-                                 end_lr=estimate * above, steps=steps, max_norm=cfg.clip.max_norm,
+                                 end_lr=estimate * above, steps=steps, smoothing=delay / (delay + 1),
+                                 max_norm=cfg.clip.max_norm,
                                  forward=_teacher_forcing if data.kind == "sequence" else None)
         except ValueError:
             return {"estimate": estimate, "used": False}
@@ -372,7 +427,10 @@ def _resample(data: Data, cfg: Config) -> Data:
 
 def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, resume: str | Path | None = None,
          reuse_dir: bool = False, callbacks: Sequence[Callback] = (), progress: bool | None = None,
-         data: Data | None = None) -> Run:
+         data: Data | None = None, going_on: list[Finding] | None = None) -> Run:
+    """Train one attempt. ``state`` is a checkpoint to resume ``resume`` from, or, with ``going_on``
+    (the audit's findings), a kept state a repair goes on from in ``out`` with ``cfg``'s new settings:
+    ``data`` is then the data that state trained on, used as it is."""
     device = _device(cfg.train.device)
     cuda = [device.index or 0] if device.type == "cuda" else []
     show = cfg.train.progress if progress is None else progress
@@ -383,7 +441,9 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         data = _data(cfg.data) if data is None else data
         loaded = data
         meta = _data_meta(data)
-        if cfg.doctor.enabled and state is None:
+        if going_on is not None:
+            audit_findings = going_on
+        elif cfg.doctor.enabled and state is None:
             audit_findings = audit(data.train, data.val, data.test, n_classes=data.n_classes,
                                    standardized=cfg.data.standardize and data.kind != "sequence",
                                    balanced=cfg.data.imbalance.method != "none" or cfg.loss == "weighted_cross_entropy")
@@ -394,10 +454,10 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 where = "; ".join(f"{f.evidence['split']} rows {f.evidence['rows']}" for f in bad)
                 raise TrainwellError(f"the data hold non-finite values ({where}); fix them, or set "
                                      "doctor.repair=true to drop those rows")
-        if cfg.data.imbalance.method not in ("none", "balanced_sampler"):
+        if cfg.data.imbalance.method not in ("none", "balanced_sampler") and going_on is None:
             data = _resample(data, cfg)
         a = cfg.data.augment
-        if a.duplicate or a.gaussian:
+        if (a.duplicate or a.gaussian) and going_on is None:
             if data.kind == "sequence":
                 raise TrainwellError("data.augment.duplicate/gaussian need numeric features, not token sequences")
             x, y = expand_training_rows(data.train.x, data.train.y, duplicate=a.duplicate, gaussian=a.gaussian,
@@ -414,14 +474,18 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 raise TrainwellError(str(err)) from None
         model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
-        schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs)
+        done = state["trainer"]["epoch"] if going_on is not None else 0  # a new schedule spans the epochs left
+        schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs - done)
         loss_fn = _loss(cfg, meta)
-        if state is None:
+        if going_on is not None:
+            run_dir = Path(out)
+            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        elif state is None:
             run_dir = Path(out) if reuse_dir else _new_run_dir(out, cfg.run_name)  # only now: bad input writes nothing
             atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
         else:
             run_dir = Path(resume)
-        if cfg.doctor.enabled and state is None:  # the audit of the start, kept by a resume
+        if cfg.doctor.enabled and (state is None or going_on is not None):  # the audit of the start, kept by a resume
             atomic_write_text(run_dir / "diagnosis.json",
                               json.dumps({"audit": [f.to_dict() for f in audit_findings]}, indent=2, default=str))
         for finding in audit_findings:
@@ -436,6 +500,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                 stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None,
                                 patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta) \
             if cfg.doctor.enabled else None
+        good = LastGoodState(without=(DoctorCallback, Checkpoint)) if doctor is not None and cfg.doctor.repair \
+            else None
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
                           generator=torch.Generator().manual_seed(cfg.seed),
@@ -451,8 +517,12 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                      HistoryFile(run_dir / "history.jsonl"),
                                      *([checkpoint] if checkpoint else []),
                                      *([ProgressBar(cfg.run_name)] if show else []), *callbacks,
+                                     *([good] if good else []),  # after the doctor: an epoch it stopped is not kept
                                      _StopOnSignal(guard, checkpoint, run_dir)])
-        if state is not None:
+        if going_on is not None:
+            _go_on(state, cfg, model, optimizer, trainer)
+            atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(h) + "\n" for h in trainer.history))
+        elif state is not None:
             try:
                 model.load_state_dict(state["model"])
                 optimizer.load_state_dict(state["optimizer"])
@@ -465,7 +535,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         started = time.perf_counter()
         # a problem of the data that the repair can fix (unscaled inputs, imbalance) is fixed before any training
         fix_first = doctor is not None and cfg.doctor.repair and cfg.doctor.max_repairs > 0 \
-            and plan_repair(audit_findings, cfg) is not None
+            and going_on is None and plan_repair(audit_findings, cfg) is not None
         history = [] if fix_first else trainer.fit()
         seconds = time.perf_counter() - started
     save_model(model, run_dir, meta)
@@ -486,7 +556,26 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                      "findings": [f.to_dict() for f in doctor.findings],
                      "notes": doctor.doctor.notes if doctor.doctor is not None else []}
         atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
-    return Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded)
+    return Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded, good)
+
+
+def _go_on(state: dict[str, Any], cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer,
+           trainer: Trainer) -> None:
+    """Load a kept state into a repaired attempt: the optimizer's buffers stay, its rates scale to ``cfg``'s.
+
+    The doctor watches afresh (its findings were about the old settings) and
+    checkpoints start again (the old attempt's files are gone): the kept state
+    has neither's; the other callbacks (early stopping, history) carry on.
+    """
+    model.load_state_dict(state["model"])
+    old_lr = state["optimizer"]["param_groups"][0]["lr"]
+    optimizer.load_state_dict(state["optimizer"])
+    for group in optimizer.param_groups:  # per-group rates keep their ratios to the first group's
+        group["lr"] *= cfg.optim.lr / old_lr
+        if "initial_lr" in group:
+            group["initial_lr"] *= cfg.optim.lr / old_lr
+    trainer.load_state_dict(state["trainer"])
+    restore_rng(state["rng"])
 
 
 def _previous_audit(run_dir: Path) -> list[dict[str, Any]]:

@@ -262,8 +262,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
-    def state_dict(self) -> dict[str, Any]:
-        """The loop's own state and the callbacks'.
+    def state_dict(self, without: tuple[type, ...] = ()) -> dict[str, Any]:
+        """The loop's own state and the callbacks' (except those of the types ``without``).
 
         It holds the position (epoch, step and, inside an epoch, the epoch's
         shuffled order, the next batch and the running sums), the history
@@ -274,7 +274,7 @@ class Trainer:
             "order": p["order"], "next_batch": p["next_batch"], "seen": p["seen"], "targets": p["targets"],
             "loss_sum": p["loss_sum"].item(), "correct": int(p["correct"].item()),
             "elapsed": p["elapsed"] + (time.perf_counter() - self._epoch_started if self._epoch_started else 0.0)}
-        states = {key: cb.state_dict() for key, cb in self._callback_keys()}
+        states = {key: cb.state_dict() for key, cb in self._callback_keys() if not isinstance(cb, without)}
         return {"epoch": self.epoch, "step": self.step, "history": list(self.history),
                 "generator": self.generator.get_state(), "progress": progress,
                 "callbacks": {key: state for key, state in states.items() if state}}
