@@ -484,8 +484,11 @@ HELD_OUT_3: list[Case] = [
     Case("ho3-mlp-nesterov-xavier-digits", cfg("digits", 15, None, _mlp("tanh", 2, init="xavier_normal"),
                                                {"name": "nesterov", "lr": 0.05})),
     Case("ho3-cnn-elu-digits", cfg("digits", 10, None, _cnn("elu", 2, kernel_size=3), ADAM)),
+    # written as healthy; a label error found by the first run, corrected and marked: this LSTM does not learn in
+    # 6 epochs (training loss 2.3085 -> 2.2970, accuracy 0.115): the plateau the doctor reports is there
     Case("ho3-lstm-adam-mnist1d", cfg("mnist1d", 6, 1500, {"name": "lstm", "width": 32}, {"name": "adam",
-                                                                                         "lr": 0.003})),
+                                                                                         "lr": 0.003}),
+         {"slow_convergence"}, {"underfitting"}),
     Case("ho3-mlp-sigmoid-2-moons", cfg("moons", 30, None, _mlp("sigmoid", 2), SGD(0.5))),
     Case("ho3-mlp-gelu-adamw-cancer", cfg("breast_cancer", 20, None, _mlp("gelu", 3), {"name": "adamw",
                                                                                       "lr": 0.001})),

@@ -248,6 +248,13 @@ def test_epoch_rules_on_given_numbers():
     for train, val in ((1.0, 0.9), (0.6, 0.5), (0.4, 0.35), (0.3, 0.3), (1.2, 0.6), (0.5, 0.45), (0.29, 0.4)):
         spike.end_epoch(train_loss=train, val_loss=val)
     assert not spike.has("overfitting")
+    # worse and worse, or jumping about a level: the held-out run (tanh + batch norm on spiral) whose validation
+    # loss went 0.0221 (best) -> 0.0249, 0.0412, 0.0369 -> 0.0206, and the same window still climbing
+    for last, overfit in ((0.0369, False), (0.0450, True)):
+        d = Doctor(nn.Linear(2, 2))
+        for i, val in enumerate((0.09, 0.05, 0.0221, 0.0249, 0.0412, last)):
+            d.end_epoch(train_loss=0.08 - 0.005 * i, val_loss=val, train_acc=0.98)
+        assert d.has("overfitting") is overfit
     for train_acc, overfit in ((0.65, False), (0.75, True)):  # bad on the training data first: not overfitting
         d = Doctor(nn.Linear(2, 2))
         for i, val in enumerate((1.0, 0.8, 0.7, 0.75, 0.8, 0.85, 0.9)):

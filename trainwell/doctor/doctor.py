@@ -67,7 +67,8 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   training accuracy reached 0.9: slow convergence, and underfitting when the
   training accuracy stays below 0.7; its remedy raises the rate only while
   steps are smaller than the remedies' target),
-  overfitting (validation loss 5% above its minimum for 3 epochs while the
+  overfitting (validation loss 5% above its minimum for 3 epochs and at its
+  worst since then - worse and worse, not jumping about a level - while the
   training loss has stayed below its value at that minimum - seed 003's
   picture; a training spike that drags validation up is instability - and
   is below the untrained model's first loss, and the training accuracy,
@@ -554,7 +555,10 @@ class Doctor:
         if self._best_val is not None and len(vals) > t.overfit_patience and len(losses) == len(vals):
             best_val, best_epoch, train_at_best = self._best_val
             waited = self.epoch + 1 - best_epoch
-            rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):])
+            # worse and worse: each epoch of the window 5% above the best, the latest the worst since the best
+            # (a validation loss that jumps about its level - noisy, not rising - comes back down within it)
+            rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):]) \
+                and vals[-1] >= max(vals[-waited:])
             # good on the training data (its loss fell below the untrained model's, its accuracy is not
             # underfitting's), bad on validation: seed 002's tree asks about the training data first
             learnt = (self._first_loss is None or losses[-1] < self._first_loss) \
