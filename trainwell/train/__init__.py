@@ -7,4 +7,5 @@ from trainwell.train.run import Interrupted, Run, evaluate_run, load_model, save
 from trainwell.train.trainer import Trainer, evaluate
 
 __all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "Checkpoint", "CheckpointError",
-           "GradientClipping", "HistoryFile", "Interrupted", "ProgressBar", "Run", "load_checkpoint", "save_checkpoint", "Trainer", "evaluate", "evaluate_run", "load_model", "save_model", "train"]
+           "GradientClipping", "HistoryFile", "Interrupted", "ProgressBar", "Run", "load_checkpoint", "save_checkpoint",
+           "Trainer", "evaluate", "evaluate_run", "load_model", "save_model", "train"]
