@@ -98,3 +98,15 @@ def test_cv_and_ensembles_from_the_command_line(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(["ensemble", *TINY, "--method", "stacking", "--out", tmp_path / "bad"], monkeypatch, capsys)
     assert code == 2 and err.strip() == "error: --method takes members, cascade or boost, got 'stacking'"
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_repair_says_where_it_went_on_from(tmp_path, monkeypatch, capsys):
+    late = ["--set", "data.name=digits", "--set", "model.width=128", "--set", "optim.name=momentum",
+            "--set", "optim.lr=0.3", "--set", "train.epochs=30", "--set", "doctor.repair=true",
+            "--set", "checkpoint.every_epochs=null"]
+    code, out, err = run_cli(["train", *late, "--quiet", "--out", tmp_path / "run"], monkeypatch, capsys)
+    assert code == 0, err
+    repair = json.loads((tmp_path / "run" / "diagnosis.json").read_text())["repairs"][0]
+    assert repair["from_epoch"] > 0
+    line = " ".join(o for o in out.split() if o)  # rich wraps the line: compare the words
+    assert f"{' '.join(repair['changes'])} (from epoch {repair['from_epoch']})" in line

@@ -66,7 +66,8 @@ def train(
     repairs = run.diagnosis.get("repairs", [])
     if problems or repairs:
         out.print(f"doctor: {', '.join(f'{f.severity} {f.symptom}' for f in problems) or 'healthy'}"
-                  + (f"; {len(repairs)} repair(s): " + "; ".join(" ".join(r["changes"]) for r in repairs)
+                  + (f"; {len(repairs)} repair(s): " + "; ".join(" ".join(r["changes"]) + (
+                      f" (from epoch {r['from_epoch']})" if r.get("from_epoch") else "") for r in repairs)
                      if repairs else "") + f" (details: {run.dir / 'diagnosis.json'})", markup=False)
     elif run.config.doctor.enabled:
         out.print("doctor: nothing found above info", markup=False)
