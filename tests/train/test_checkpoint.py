@@ -238,8 +238,7 @@ def test_a_transient_write_error_is_retried(tmp_path, monkeypatch):
 
 def test_the_last_good_state_is_a_copy_of_the_lowest_training_loss_epoch():
     from trainwell.data import Split
-    from trainwell.train import Callback, Trainer
-    from trainwell.train.checkpoint import LastGoodState
+    from trainwell.train import Callback, LastGoodState, Trainer
 
     class Weights(Callback):  # what each epoch ended with, and a rate that makes the loss go back up
         def __init__(self):
