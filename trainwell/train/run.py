@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from trainwell.losses import make_loss
 from trainwell.models import build_model, count_parameters
 from trainwell.optim.lr_find import lr_range_test
 from trainwell.optim.registry import build_optimizer
-from trainwell.optim.schedules import build_schedule
+from trainwell.optim.schedules import LRSchedule, build_schedule
 from trainwell.doctor import DoctorCallback, Finding, audit, plan_repair
 from trainwell.doctor.remedies import repairable
 from trainwell.train.callbacks import Callback, EarlyStopping, GradientClipping, HistoryFile, ProgressBar
@@ -279,7 +279,8 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         if good is not None:  # on the data that state trained on (resampled, augmented: not again)
             loaded = run.loaded
             run = _fit(cfg, good.state, out=run.dir, callbacks=callbacks, progress=progress, data=run.data,
-                       going_on=[Finding(**f) for f in run.diagnosis.get("audit", [])])
+                       going_on=_GoingOn([Finding(**f) for f in run.diagnosis.get("audit", [])],
+                                         cfg.optim.lr / current_lr))
             run.loaded = loaded
         else:
             same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.loaded
@@ -298,6 +299,13 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     return run
 
 
+class _GoingOn(NamedTuple):
+    """A repaired attempt that goes on from a kept state: the audit's findings, and the new rate / the old."""
+
+    audit: list[Finding]
+    lr_scale: float
+
+
 # Remedies that change only how the optimiser steps: the model and the data stay, so a repair can go on.
 _OPTIMISER_KEYS = ("optim.lr", "clip.max_norm", "clip.value", "schedule.name")
 # Updates a kept state needs behind it to count as good: the doctor finds a problem that is there from the start
@@ -308,11 +316,12 @@ _GOOD_AFTER_UPDATES = 50
 def _going_on_from(run: Run, cfg: Config, changes: list[str]) -> LastGoodState | None:
     """The kept state a repair goes on from, or None to start again from scratch.
 
-    Only when every change is one of the optimiser's settings, the run had no
-    schedule of its own (its place in it would not fit the new rate), and the
-    kept epoch is good: at least ``_GOOD_AFTER_UPDATES`` updates in (a state
-    reached sooner was reached under a problem that was there from the start)
-    and with a training loss below 0.9 of the first epoch's. A state that
+    Only when every change is one of the optimiser's settings (and none of the
+    schedule's when the run has one: its place in another schedule would mean
+    nothing; a schedule it has is scaled with the rate), and the kept epoch is
+    good: at least ``_GOOD_AFTER_UPDATES`` updates in (a state reached sooner
+    was reached under a problem that was there from the start) and with a
+    training loss below 0.9 of the first epoch's. A state that
     learnt nothing (a rate too low) is no better than a fresh start, which
     gets the whole epoch budget.
     """
@@ -322,7 +331,8 @@ def _going_on_from(run: Run, cfg: Config, changes: list[str]) -> LastGoodState |
         return None
     if any(c.split("=", 1)[0] not in _OPTIMISER_KEYS for c in changes):
         return None
-    if cfg.schedule.name != "none" or cfg.schedule.warmup_epochs:
+    scheduled = cfg.schedule.name != "none" or cfg.schedule.warmup_epochs
+    if scheduled and any(c.startswith("schedule.") for c in changes):
         return None
     return good if good.train_loss < 0.9 * good.first_train_loss else None
 
@@ -344,8 +354,8 @@ def _range_test(cfg: Config, data: Data, current_lr: float, steps: int = 60, bel
     The doctor's estimate (``cfg.optim.lr``, sized from the measured step) says
     which way the rate must go; the test's turning rate (where the loss was
     lowest) replaces it when it goes that way too, is not the rate that failed,
-    and the loss fell during the test (else the test saw nothing to go by, and
-    the estimate stands).
+    and the loss fell during the test for longer than its moving average's
+    delay (else the test saw nothing to go by, and the estimate stands).
     """
     estimate = cfg.optim.lr
     device = _device(cfg.train.device)
@@ -372,7 +382,9 @@ def _range_test(cfg: Config, data: Data, current_lr: float, steps: int = 60, bel
             return {"estimate": estimate, "used": False}
     suggestion = test.turning_lr  # the doctor watches the repaired run: a rate that proves unstable is lowered
     lower = estimate < current_lr
-    fell = min(test.losses) < test.losses[0]
+    # the loss fell, and for longer than the moving average's delay: a minimum within it (a trained state's
+    # flat start) puts the turning rate on the test's lower bound, a bound and not a measurement
+    fell = min(test.losses) < test.losses[0] and test.losses.index(min(test.losses)) > delay
     used = fell and (suggestion < current_lr if lower else suggestion > current_lr)
     return {"estimate": estimate, "suggestion": suggestion, "min_loss_lr": test.min_loss_lr,
             "steps": len(test.lrs), "diverged": test.diverged, "used": used}
@@ -427,10 +439,10 @@ def _resample(data: Data, cfg: Config) -> Data:
 
 def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, resume: str | Path | None = None,
          reuse_dir: bool = False, callbacks: Sequence[Callback] = (), progress: bool | None = None,
-         data: Data | None = None, going_on: list[Finding] | None = None) -> Run:
-    """Train one attempt. ``state`` is a checkpoint to resume ``resume`` from, or, with ``going_on``
-    (the audit's findings), a kept state a repair goes on from in ``out`` with ``cfg``'s new settings:
-    ``data`` is then the data that state trained on, used as it is."""
+         data: Data | None = None, going_on: _GoingOn | None = None) -> Run:
+    """Train one attempt. ``state`` is a checkpoint to resume ``resume`` from, or, with ``going_on``,
+    a kept state a repair goes on from in ``out`` with ``cfg``'s new settings: ``data`` is then the
+    data that state trained on, used as it is."""
     device = _device(cfg.train.device)
     cuda = [device.index or 0] if device.type == "cuda" else []
     show = cfg.train.progress if progress is None else progress
@@ -442,7 +454,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         loaded = data
         meta = _data_meta(data)
         if going_on is not None:
-            audit_findings = going_on
+            audit_findings = going_on.audit
         elif cfg.doctor.enabled and state is None:
             audit_findings = audit(data.train, data.val, data.test, n_classes=data.n_classes,
                                    standardized=cfg.data.standardize and data.kind != "sequence",
@@ -474,7 +486,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 raise TrainwellError(str(err)) from None
         model = _build(cfg, meta, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
-        done = state["trainer"]["epoch"] if going_on is not None else 0  # a new schedule spans the epochs left
+        new_schedule = going_on is not None and "LRSchedule" not in state["trainer"]["callbacks"]
+        done = state["trainer"]["epoch"] if new_schedule else 0  # a schedule added by the repair spans the epochs left
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs - done)
         loss_fn = _loss(cfg, meta)
         if going_on is not None:
@@ -520,7 +533,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                      *([good] if good else []),  # after the doctor: an epoch it stopped is not kept
                                      _StopOnSignal(guard, checkpoint, run_dir)])
         if going_on is not None:
-            _go_on(state, cfg, model, optimizer, trainer)
+            _go_on(state, going_on.lr_scale, model, optimizer, trainer)
             atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(h) + "\n" for h in trainer.history))
         elif state is not None:
             try:
@@ -559,22 +572,29 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
     return Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded, good)
 
 
-def _go_on(state: dict[str, Any], cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer,
+def _go_on(state: dict[str, Any], lr_scale: float, model: nn.Module, optimizer: torch.optim.Optimizer,
            trainer: Trainer) -> None:
-    """Load a kept state into a repaired attempt: the optimizer's buffers stay, its rates scale to ``cfg``'s.
+    """Load a kept state into a repaired attempt: the optimizer's buffers stay, its rates are scaled by
+    ``lr_scale`` (the new rate / the old), and so is the run's own schedule, which keeps its place.
 
     The doctor watches afresh (its findings were about the old settings) and
     checkpoints start again (the old attempt's files are gone): the kept state
     has neither's; the other callbacks (early stopping, history) carry on.
     """
     model.load_state_dict(state["model"])
-    old_lr = state["optimizer"]["param_groups"][0]["lr"]
     optimizer.load_state_dict(state["optimizer"])
-    for group in optimizer.param_groups:  # per-group rates keep their ratios to the first group's
-        group["lr"] *= cfg.optim.lr / old_lr
+    for group in optimizer.param_groups:  # per-group rates keep their ratios
+        group["lr"] *= lr_scale
         if "initial_lr" in group:
-            group["initial_lr"] *= cfg.optim.lr / old_lr
+            group["initial_lr"] *= lr_scale
     trainer.load_state_dict(state["trainer"])
+    for cb in trainer.callbacks:
+        if isinstance(cb, LRSchedule):  # torch's schedulers step from the group's rate (scaled above); the
+            # rates they started from and last set are scaled too, for get_last_lr() and cosine's restarts
+            for s in (cb.scheduler, cb.warmup, *getattr(cb.scheduler, "_schedulers", ())):
+                for name in ("base_lrs", "_last_lr"):
+                    if s is not None and getattr(s, name, None) is not None:
+                        setattr(s, name, [lr * lr_scale for lr in getattr(s, name)])
     restore_rng(state["rng"])
 
 
