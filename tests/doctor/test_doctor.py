@@ -404,3 +404,18 @@ def test_degradation_compares_training_losses_across_depths():
     f = degradation([(3, 0.20), (9, 0.21), (18, 0.40)])
     assert f.symptom == "degradation" and (f.evidence["shallower"], f.evidence["deeper"]) == (3, 18)
     assert degradation([(3, 0.20), (18, 0.19)]) is None  # deeper and better: no degradation
+
+
+def test_saturation_is_repaired_in_steps_relu_and_he_then_batch_norm():
+    from trainwell.config import apply_overrides
+    from trainwell.doctor import plan_repair
+
+    found = Finding("saturation", "warning", 0, 1)
+    sigmoid = resolve_config({"model": {"activation": "sigmoid"}})
+    assert plan_repair([found], sigmoid)[1] == ["model.activation=relu", "model.init=he_normal"]
+    relu_he = apply_overrides(sigmoid, ["model.activation=relu", "model.init=he_normal"])
+    assert plan_repair([found], relu_he)[1] == ["model.norm=batch"]  # still saturated: the remedy's next step
+    assert plan_repair([found], relu_he, tried=[["model.norm=batch"]]) is None
+    assert plan_repair([found], apply_overrides(relu_he, ["model.norm=batch"])) is None  # nothing left to apply
+    vanishing = Finding("vanishing_gradients", "warning", 0, 1)  # vanishing gradients: all three at once
+    assert plan_repair([vanishing], sigmoid)[1] == ["model.activation=relu", "model.init=he_normal", "model.norm=batch"]

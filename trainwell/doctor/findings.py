@@ -26,6 +26,7 @@ class Symptom:
     means: str
     remedy: str
     overrides: tuple[str, ...] = ()  # config changes that apply the remedy
+    then: tuple[str, ...] = ()  # the next step of the remedy, once its overrides are in place and it is still found
 
 
 SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
@@ -42,7 +43,7 @@ SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
     Symptom("saturation",
             "sigmoid/tanh units sit near their limits, where the derivative is ~0 and they stop learning",
             "use ReLU, He/Xavier initialisation (smaller pre-activations), batch norm before the activation",
-            ("model.activation=relu", "model.init=he_normal", "model.norm=batch")),
+            ("model.activation=relu", "model.init=he_normal"), ("model.norm=batch",)),
     Symptom("dead_relu",
             "ReLU units output 0 for every input, so their gradient is 0 and they never recover",
             "use leaky ReLU, a lower learning rate, He initialisation",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainwell.doctor.findings import Finding
+from trainwell.doctor.findings import SYMPTOMS, Finding
 
 __all__ = ["plan_repair", "repairable", "resolve_overrides"]
 
@@ -58,7 +58,8 @@ def repairable(finding: Finding, cfg: Any) -> bool:
     """Whether the finding has a remedy trainwell can apply to ``cfg``."""
     return finding.severity != "info" and finding.symptom not in _MANUAL and \
         "repaired_in_place" not in finding.evidence and \
-        bool(resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg))
+        bool(resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg)
+             or resolve_overrides(_fits(cfg, list(SYMPTOMS[finding.symptom].then)), cfg))
 
 
 def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) -> tuple[Finding, list[str]] | None:
@@ -75,7 +76,9 @@ def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) 
         if not repairable(finding, cfg):
             continue
         changes = resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg)
-        if changes in tried:
+        if not changes:  # the remedy's first step is in place and the problem is still there: its next step
+            changes = resolve_overrides(_fits(cfg, list(SYMPTOMS[finding.symptom].then)), cfg)
+        if not changes or changes in tried:
             continue
         try:
             apply_overrides(cfg, changes)
