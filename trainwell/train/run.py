@@ -65,7 +65,7 @@ class Run:
     diagnosis: dict[str, Any] = field(default_factory=dict)  # diagnosis.json: audit, findings, notes, repairs
     data: Data | None = field(default=None, repr=False)  # what it trained on (after resampling and augmentation)
     loaded: Data | None = field(default=None, repr=False)  # the data as loaded, before them (a repair reuses it)
-    good: LastGoodState | None = field(default=None, repr=False)  # with doctor.repair: where a repair goes on from
+    good: LastGoodState | None = field(default=None, repr=False)  # an attempt's kept state (None once train returns)
 
     @property
     def findings(self) -> list[Finding]:
@@ -296,6 +296,7 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     if repairs:
         run.diagnosis["repairs"] = repairs
         atomic_write_text(run.dir / "diagnosis.json", json.dumps(run.diagnosis, indent=2, default=str))
+    run.good = None  # a copy of a model and its optimizer: not kept once no repair will use it
     return run
 
 
@@ -321,9 +322,9 @@ def _going_on_from(run: Run, cfg: Config, changes: list[str]) -> LastGoodState |
     nothing; a schedule it has is scaled with the rate), and the kept epoch is
     good: at least ``_GOOD_AFTER_UPDATES`` updates in (a state reached sooner
     was reached under a problem that was there from the start) and with a
-    training loss below 0.9 of the first epoch's. A state that
-    learnt nothing (a rate too low) is no better than a fresh start, which
-    gets the whole epoch budget.
+    training loss below 0.9 of the first epoch's. A state that learnt nothing
+    (a rate too low) is no better than a fresh start, which gets the whole
+    epoch budget.
     """
     good = run.good
     if good is None or good.state is None or good.epoch >= cfg.train.epochs \
@@ -513,8 +514,8 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                 stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None,
                                 patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta) \
             if cfg.doctor.enabled else None
-        good = LastGoodState(without=(DoctorCallback, Checkpoint)) if doctor is not None and cfg.doctor.repair \
-            else None
+        good = LastGoodState(without=(DoctorCallback, Checkpoint)) \
+            if doctor is not None and cfg.doctor.repair and cfg.doctor.max_repairs > 0 else None
         trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                           epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
                           generator=torch.Generator().manual_seed(cfg.seed),
