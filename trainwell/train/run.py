@@ -66,6 +66,7 @@ class Run:
     data: Data | None = field(default=None, repr=False)  # what it trained on (after resampling and augmentation)
     loaded: Data | None = field(default=None, repr=False)  # the data as loaded, before them (a repair reuses it)
     good: LastGoodState | None = field(default=None, repr=False)  # an attempt's kept state (None once train returns)
+    finish: Any = field(default=None, repr=False)  # an attempt's files and full metrics, when not written yet
 
     @property
     def findings(self) -> list[Finding]:
@@ -252,9 +253,16 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         cfg, state = resolve_config(config), None
         if overrides:
             cfg = apply_overrides(cfg, overrides)
-    run = _fit(cfg, state, out=out, resume=resume, callbacks=callbacks, progress=progress, data=data)
     repairs: list[dict[str, Any]] = []
     tried: list[list[str]] = []
+
+    def replaced(done: int):
+        """Whether a repair will replace an attempt made after ``done`` repairs (what the loop will decide)."""
+        return lambda findings: cfg.doctor.enabled and cfg.doctor.repair and done < cfg.doctor.max_repairs \
+            and plan_repair(findings, cfg, tried) is not None
+
+    run = _fit(cfg, state, out=out, resume=resume, callbacks=callbacks, progress=progress, data=data,
+               will_repair=replaced(0))
     while cfg.doctor.enabled and cfg.doctor.repair and len(repairs) < cfg.doctor.max_repairs:
         plan = plan_repair(run.findings, cfg, tried)
         if plan is None:
@@ -280,16 +288,19 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
             loaded = run.loaded
             run = _fit(cfg, good.state, out=run.dir, callbacks=callbacks, progress=progress, data=run.data,
                        going_on=_GoingOn([Finding(**f) for f in run.diagnosis.get("audit", [])],
-                                         cfg.optim.lr / current_lr))
+                                         cfg.optim.lr / current_lr), will_repair=replaced(len(repairs) + 1))
             run.loaded = loaded
         else:
             same_data = data if data is not None or any(c.startswith("data.") for c in changes) else run.loaded
             run = _fit(cfg, None, out=run.dir, reuse_dir=True, callbacks=callbacks, progress=progress,
-                       data=same_data)
+                       data=same_data, will_repair=replaced(len(repairs) + 1))
         repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
                         "layer": finding.layer, "changes": changes, "from_epoch": good.epoch if good else 0,
                         **({"lr_range_test": range_test} if range_test else {}),
                         "before": before, "after": _outcome(run)})
+    if run.finish is not None:  # the last attempt: its files
+        run.finish()
+        run.finish = None
     in_place = [f for f in run.findings if "repaired_in_place" in f.evidence]
     repairs += [{"attempt": len(repairs) + 1, "symptom": f.symptom, "cause": f.cause, "layer": f.layer,
                  "changes": [f.evidence["repaired_in_place"]], "after": _outcome(run)} for f in in_place]
@@ -440,10 +451,12 @@ def _resample(data: Data, cfg: Config) -> Data:
 
 def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, resume: str | Path | None = None,
          reuse_dir: bool = False, callbacks: Sequence[Callback] = (), progress: bool | None = None,
-         data: Data | None = None, going_on: _GoingOn | None = None) -> Run:
+         data: Data | None = None, going_on: _GoingOn | None = None,
+         will_repair: Any = None) -> Run:
     """Train one attempt. ``state`` is a checkpoint to resume ``resume`` from, or, with ``going_on``,
     a kept state a repair goes on from in ``out`` with ``cfg``'s new settings: ``data`` is then the
-    data that state trained on, used as it is."""
+    data that state trained on, used as it is. ``will_repair(findings)`` says a repair will replace
+    the attempt: its files and full metrics are then left to ``run.finish`` (validation accuracy only)."""
     device = _device(cfg.train.device)
     cuda = [device.index or 0] if device.type == "cuda" else []
     show = cfg.train.progress if progress is None else progress
@@ -552,25 +565,40 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
             and going_on is None and plan_repair(audit_findings, cfg) is not None
         history = [] if fix_first else trainer.fit()
         seconds = time.perf_counter() - started
-    save_model(model, run_dir, meta)
-    metrics = _metrics(model, data, cfg, device, loss_fn)
-    metrics.update(best_epoch=_best_epoch(history), epochs_run=len(history), train_seconds=seconds,
-                   n_parameters=count_parameters(model))
-    if getattr(model.net, "pretrained_report", None) is not None:  # model.init=pretrained: what was loaded
-        metrics["pretrained"] = model.net.pretrained_report
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2))
-    for f in audit_findings:  # what the imbalance did: the minority classes' recall on validation
-        if f.symptom == "class_imbalance" and metrics["val"].get("per_class_recall"):
-            f.evidence["minority_val_recall"] = {str(c): metrics["val"]["per_class_recall"][c]  # JSON keys
-                                                 for c in f.evidence["minority_classes"]}
+    metrics: dict[str, Any] = {"best_epoch": _best_epoch(history), "epochs_run": len(history),
+                               "train_seconds": seconds, "n_parameters": count_parameters(model)}
     diagnosis: dict[str, Any] = {}
     if doctor is not None:
-        diagnosis = {"audit": [f.to_dict() for f in audit_findings] if state is None
+        diagnosis = {"audit": [f.to_dict() for f in audit_findings] if state is None or going_on is not None
                      else _previous_audit(run_dir),
                      "findings": [f.to_dict() for f in doctor.findings],
                      "notes": doctor.doctor.notes if doctor.doctor is not None else []}
-        atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
-    return Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded, good)
+    run = Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded, good)
+
+    def finish() -> None:
+        """The attempt's files and full metrics: the model, metrics.json, diagnosis.json."""
+        save_model(model, run_dir, meta)
+        run.metrics = {**_metrics(model, data, cfg, device, loss_fn), **metrics}
+        if getattr(model.net, "pretrained_report", None) is not None:  # model.init=pretrained: what was loaded
+            run.metrics["pretrained"] = model.net.pretrained_report
+        atomic_write_text(run_dir / "metrics.json", json.dumps(run.metrics, indent=2))
+        val = run.metrics["val"]
+        for f in audit_findings:  # what the imbalance did: the minority classes' recall on validation
+            if f.symptom == "class_imbalance" and val.get("per_class_recall"):
+                f.evidence["minority_val_recall"] = {str(c): val["per_class_recall"][c]  # JSON keys
+                                                     for c in f.evidence["minority_classes"]}
+        if doctor is not None:
+            if state is None or going_on is not None:
+                diagnosis["audit"] = [f.to_dict() for f in audit_findings]
+            atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
+
+    if will_repair is not None and will_repair(run.findings):
+        # an attempt a repair replaces: its files would be deleted unread; the repair record needs its accuracy
+        metrics["val"] = {"accuracy": evaluate(model, data.val.to(device), loss_fn)["accuracy"]}
+        run.finish = finish  # done by train() if no repair follows after all
+    else:
+        finish()
+    return run
 
 
 def _go_on(state: dict[str, Any], lr_scale: float, model: nn.Module, optimizer: torch.optim.Optimizer,
