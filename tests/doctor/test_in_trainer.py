@@ -37,6 +37,13 @@ def test_nan_stops_the_run_and_repair_lowers_the_learning_rate(tmp_path):
     assert repaired.metrics["epochs_run"] == 4
     assert not any(f.symptom == "nan_loss" for f in repaired.findings)
     assert f"lr: {repaired.config.optim.lr}" in (tmp_path / "repaired" / "config.yaml").read_text()  # as run
+    # the replaced attempt wrote no files and measured only its validation accuracy: the same as the attempt
+    # kept whole (no repairs left), which stops at the same finding
+    alone = trainwell.train(sick, overrides=["doctor.repair=true", "doctor.max_repairs=0"], out=tmp_path / "alone")
+    assert repairs[0]["before"]["val_accuracy"] == alone.metrics["val"]["accuracy"]
+    assert repairs[0]["before"]["epochs_run"] == alone.metrics["epochs_run"] and "test" in alone.metrics
+    assert "test" in json.loads((tmp_path / "repaired" / "metrics.json").read_text()) and repaired.finish is None
+    assert (tmp_path / "repaired" / "model.safetensors").exists()
     test = repairs[0]["lr_range_test"]  # the doctor's estimate, refined by a range test on the new set-up
     assert test["used"] and test["suggestion"] < 20.0 and test["steps"] >= 10
     assert repaired.config.optim.lr == float(f"{test['suggestion']:.4g}")
