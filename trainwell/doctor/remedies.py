@@ -54,12 +54,17 @@ def _fits(cfg: Any, overrides: list[str]) -> list[str]:
     return keep
 
 
+def _changes(finding: Finding, cfg: Any) -> list[str]:
+    """The config changes the finding's remedy makes to ``cfg``: its overrides, or, once those are in place
+    and the problem is still there, the remedy's next step (``Symptom.then``)."""
+    return resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg) \
+        or resolve_overrides(_fits(cfg, list(SYMPTOMS[finding.symptom].then)), cfg)
+
+
 def repairable(finding: Finding, cfg: Any) -> bool:
     """Whether the finding has a remedy trainwell can apply to ``cfg``."""
     return finding.severity != "info" and finding.symptom not in _MANUAL and \
-        "repaired_in_place" not in finding.evidence and \
-        bool(resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg)
-             or resolve_overrides(_fits(cfg, list(SYMPTOMS[finding.symptom].then)), cfg))
+        "repaired_in_place" not in finding.evidence and bool(_changes(finding, cfg))
 
 
 def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) -> tuple[Finding, list[str]] | None:
@@ -75,10 +80,8 @@ def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) 
     for finding in sorted(findings, key=lambda f: (f.symptom not in _ROOTS, _ORDER[f.severity])):
         if not repairable(finding, cfg):
             continue
-        changes = resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg)
-        if not changes:  # the remedy's first step is in place and the problem is still there: its next step
-            changes = resolve_overrides(_fits(cfg, list(SYMPTOMS[finding.symptom].then)), cfg)
-        if not changes or changes in tried:
+        changes = _changes(finding, cfg)
+        if changes in tried:
             continue
         try:
             apply_overrides(cfg, changes)

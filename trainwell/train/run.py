@@ -18,7 +18,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -66,7 +66,7 @@ class Run:
     data: Data | None = field(default=None, repr=False)  # what it trained on (after resampling and augmentation)
     loaded: Data | None = field(default=None, repr=False)  # the data as loaded, before them (a repair reuses it)
     good: LastGoodState | None = field(default=None, repr=False)  # an attempt's kept state (None once train returns)
-    finish: Any = field(default=None, repr=False)  # an attempt's files and full metrics, when not written yet
+    finish: Callable[[], None] | None = field(default=None, repr=False)  # an attempt's files, when not written yet
 
     @property
     def findings(self) -> list[Finding]:
@@ -256,17 +256,18 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
     repairs: list[dict[str, Any]] = []
     tried: list[list[str]] = []
 
-    def replaced(done: int):
-        """Whether a repair will replace an attempt made after ``done`` repairs (what the loop will decide)."""
-        return lambda findings: cfg.doctor.enabled and cfg.doctor.repair and done < cfg.doctor.max_repairs \
-            and plan_repair(findings, cfg, tried) is not None
+    def next_plan(findings: list[Finding], done: int) -> tuple[Finding, list[str]] | None:
+        """The repair that follows an attempt made after ``done`` repairs, if any."""
+        if not (cfg.doctor.enabled and cfg.doctor.repair and done < cfg.doctor.max_repairs):
+            return None
+        return plan_repair(findings, cfg, tried)
+
+    def replaced(done: int) -> Callable[[list[Finding]], bool]:
+        return lambda findings: next_plan(findings, done) is not None
 
     run = _fit(cfg, state, out=out, resume=resume, callbacks=callbacks, progress=progress, data=data,
                will_repair=replaced(0))
-    while cfg.doctor.enabled and cfg.doctor.repair and len(repairs) < cfg.doctor.max_repairs:
-        plan = plan_repair(run.findings, cfg, tried)
-        if plan is None:
-            break
+    while (plan := next_plan(run.findings, len(repairs))) is not None:
         finding, changes = plan
         tried.append(changes)
         before = _outcome(run)
@@ -452,13 +453,14 @@ def _resample(data: Data, cfg: Config) -> Data:
 def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, resume: str | Path | None = None,
          reuse_dir: bool = False, callbacks: Sequence[Callback] = (), progress: bool | None = None,
          data: Data | None = None, going_on: _GoingOn | None = None,
-         will_repair: Any = None) -> Run:
+         will_repair: Callable[[list[Finding]], bool] | None = None) -> Run:
     """Train one attempt. ``state`` is a checkpoint to resume ``resume`` from, or, with ``going_on``,
     a kept state a repair goes on from in ``out`` with ``cfg``'s new settings: ``data`` is then the
     data that state trained on, used as it is. ``will_repair(findings)`` says a repair will replace
     the attempt: its files and full metrics are then left to ``run.finish`` (validation accuracy only)."""
     device = _device(cfg.train.device)
     cuda = [device.index or 0] if device.type == "cuda" else []
+    resumed = state is not None and going_on is None  # else a new attempt: its audit, config and files are its own
     show = cfg.train.progress if progress is None else progress
     audit_findings: list[Finding] = []
     # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
@@ -504,15 +506,12 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         done = state["trainer"]["epoch"] if new_schedule else 0  # a schedule added by the repair spans the epochs left
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs - done)
         loss_fn = _loss(cfg, meta)
-        if going_on is not None:
-            run_dir = Path(out)
-            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-        elif state is None:
-            run_dir = Path(out) if reuse_dir else _new_run_dir(out, cfg.run_name)  # only now: bad input writes nothing
-            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-        else:
+        if resumed:
             run_dir = Path(resume)
-        if cfg.doctor.enabled and (state is None or going_on is not None):  # the audit of the start, kept by a resume
+        else:  # only now: bad input writes nothing
+            run_dir = Path(out) if reuse_dir or going_on is not None else _new_run_dir(out, cfg.run_name)
+            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        if cfg.doctor.enabled and not resumed:  # the audit of the start, kept by a resume
             atomic_write_text(run_dir / "diagnosis.json",
                               json.dumps({"audit": [f.to_dict() for f in audit_findings]}, indent=2, default=str))
         for finding in audit_findings:
@@ -548,7 +547,6 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                      _StopOnSignal(guard, checkpoint, run_dir)])
         if going_on is not None:
             _go_on(state, going_on.lr_scale, model, optimizer, trainer)
-            atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(h) + "\n" for h in trainer.history))
         elif state is not None:
             try:
                 model.load_state_dict(state["model"])
@@ -558,6 +556,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 raise TrainwellError(f"the checkpoint in {run_dir} does not fit this run: "
                                      f"{str(err).splitlines()[0]}") from None
             restore_rng(state["rng"])
+        if state is not None:  # the epochs done so far
             atomic_write_text(run_dir / "history.jsonl", "".join(json.dumps(h) + "\n" for h in trainer.history))
         started = time.perf_counter()
         # a problem of the data that the repair can fix (unscaled inputs, imbalance) is fixed before any training
@@ -569,8 +568,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                                "train_seconds": seconds, "n_parameters": count_parameters(model)}
     diagnosis: dict[str, Any] = {}
     if doctor is not None:
-        diagnosis = {"audit": [f.to_dict() for f in audit_findings] if state is None or going_on is not None
-                     else _previous_audit(run_dir),
+        diagnosis = {"audit": _previous_audit(run_dir) if resumed else [f.to_dict() for f in audit_findings],
                      "findings": [f.to_dict() for f in doctor.findings],
                      "notes": doctor.doctor.notes if doctor.doctor is not None else []}
     run = Run(run_dir, cfg, history, metrics, model, diagnosis, data, loaded, good)
@@ -588,7 +586,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
                 f.evidence["minority_val_recall"] = {str(c): val["per_class_recall"][c]  # JSON keys
                                                      for c in f.evidence["minority_classes"]}
         if doctor is not None:
-            if state is None or going_on is not None:
+            if not resumed:  # with the imbalance's minority recall, known now
                 diagnosis["audit"] = [f.to_dict() for f in audit_findings]
             atomic_write_text(run_dir / "diagnosis.json", json.dumps(diagnosis, indent=2, default=str))
 
