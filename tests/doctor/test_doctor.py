@@ -1,6 +1,8 @@
 """The doctor on hand-written PyTorch loops: each rule fires on the mechanism it tests, and only there."""
 
+import copy
 import math
+import statistics
 
 import pytest
 import torch
@@ -168,6 +170,48 @@ def test_too_high_learning_rate_nan_names_the_learning_rate_and_the_origin():
     assert nan.layer in {"0", "2", "4", "6"}  # a linear layer overflowed first; later ones only passed it on
     (change,) = nan.overrides  # sized from the measured steps: back to ~1e-2 of the weights, at least 10x lower
     assert change.startswith("optim.lr*=") and float(change.split("=")[1]) <= 0.1
+
+
+def first_step_ratio(model, optimizer):
+    """The median over weight matrices of |dw| / |w| after one step, measured here by hand (the oracle)."""
+    model = copy.deepcopy(model)
+    optimizer = type(optimizer)(model.parameters(), **optimizer.defaults)
+    weights = [p for p in model.parameters() if p.dim() >= 2]
+    before = [w.detach().clone() for w in weights]
+    F.cross_entropy(model(X[:64]), Y[:64]).backward()
+    optimizer.step()
+    return statistics.median(float((w.detach() - b).norm() / b.norm()) for w, b in zip(weights, before))
+
+
+@pytest.mark.parametrize("make", [lambda p: torch.optim.Adagrad(p, 10.0), lambda p: torch.optim.RMSprop(p, 1.0)],
+                         ids=["adagrad-10", "rmsprop-1"])
+def test_an_overshooting_first_step_that_blows_up_is_a_learning_rate_too_high(make):
+    """Adaptive steps of ~lr per weight: the weights grow, later steps look small next to them, the loss diverges."""
+    torch.manual_seed(0)
+    model = mlp(3)
+    optimizer = make(model.parameters())
+    expected = first_step_ratio(model, optimizer)
+    doctor = loop(model, optimizer, epochs=2)
+    high = next(f for f in doctor.findings if f.symptom == "learning_rate_too_high")
+    assert high.evidence["first_update_to_weight"] == pytest.approx(expected, rel=1e-4) and expected > 0.1
+    assert high.evidence["then"] == "divergence"
+    assert doctor._counts["lr_high"] < doctor.t.persist  # the two-sample rule alone would have missed it
+    diverged = next(f for f in doctor.findings if f.symptom == "divergence")
+    assert diverged.cause == "learning_rate_too_high" and diverged.step == high.step
+    (change,) = high.overrides
+    assert float(change.split("*=")[1]) == pytest.approx(doctor.t.step_target / expected, rel=1e-2)
+
+
+def test_an_overshooting_first_step_alone_is_no_finding():
+    """RMSprop at torch's default rate: its first step (no bias correction) is larger than the weights; then it
+    settles and trains - one sample is not a finding."""
+    digits = load_data("digits")
+    x, y = ((digits.train.x - digits.mean) / digits.std).flatten(1), digits.train.y
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    doctor = loop(model, torch.optim.RMSprop(model.parameters(), 0.01), epochs=6, x=x, y=y, batch=128)
+    assert doctor._overshoot() > 0.1
+    assert symptoms(doctor) == set(), [str(f) for f in doctor.findings]
 
 
 def test_bad_input_rows_are_named():

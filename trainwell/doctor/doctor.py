@@ -45,15 +45,19 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   depend on it; later steps of an unstable run are amplified): the new rate
   would have made that step 3e-2 of the weights - a third of the overshoot
   threshold, within the 1e-3 to 6e-2 that healthy benchmark runs measure -
-  and a rate is lowered at least 10x.
+  and a rate is lowered at least 10x. A first step above 0.1 followed by a
+  NaN loss or a divergence (before a second sample could confirm it) is a
+  rate too high too: the blow-up confirms the one sample.
 * divergence within an epoch: the loss ten times its first value.
 * bad initialisation: at step 0 the spread of the pre-activations falls
   below 1/10 (or rises above 10x) of the first layer's by the last.
 * NaN loss: the cause is named: ``bad_input`` (the batch holds non-finite
   rows), ``log_of_zero`` (every module's output is finite: the loss itself
   took log(0), or a parameter-free module made a NaN from finite values),
-  ``exploding_gradients`` (gradients were already exploding) or
-  ``learning_rate_too_high`` (updates were too large, or the loss was rising).
+  ``exploding_gradients`` (gradients were large from step 0, or exploding
+  before any step overshot) or ``learning_rate_too_high`` (the first step
+  overshot, or nothing else explains the growth). A divergence names its
+  cause the same way.
   The first module whose output became non-finite is named, apart from the
   modules that only passed it on.
 * per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum,
@@ -259,11 +263,9 @@ class Doctor:
             return
         if self._first_loss is None:
             self._first_loss = value
-        elif self.step >= 5 and value > self.t.divergence_jump * max(self._first_loss, 1e-12):
-            cause = "exploding_gradients" if self.has("exploding_gradients") else "learning_rate_too_high"
-            finding = self._found("divergence", "error", {"loss": value, "first_loss": self._first_loss}, cause=cause)
-            if cause == "learning_rate_too_high":
-                self._slow_down(finding)
+        elif self.step >= 5 and value > self.t.divergence_jump * max(self._first_loss, 1e-12) \
+                and not self.has("divergence"):
+            self._blew_up("divergence", {"loss": value, "first_loss": self._first_loss})
         if self.updates is not None and self.updates.ratios is not None:
             self._update_ratios = _bounded(self._update_ratios + [self.updates.ratios])
             finite = [r for r in self.updates.ratios if math.isfinite(r)]
@@ -407,19 +409,43 @@ class Doctor:
         if self._held("lr_low", moving and max(finite) < self.t.update_low) >= self.t.persist:
             self._lr_too_low(median, evidence)
 
+    def _overshoot(self) -> float | None:
+        """The first measured step's median size when it overshot (above ``update_high``), else None."""
+        if not self._update_ratios:
+            return None
+        size = statistics.median([r for r in self._update_ratios[0] if math.isfinite(r)] or [0.0])
+        return size if size > self.t.update_high else None
+
     def _growth_cause(self) -> str:
-        """Why numbers grew until they overflowed: exploding gradients or too large steps."""
+        """Why numbers grew until they overflowed or the loss diverged: exploding gradients or too large steps."""
         if self._grads:
             first = self._grads[0]
             if first["ratio"] > self.t.exploding_ratio or first["rms"] > self.t.exploding_rms \
                     or not math.isfinite(first["rms"]):
                 return "exploding_gradients"  # large from the start, before any step: depth or init
-        if self._update_ratios and statistics.median(
-                [r for r in self._update_ratios[0] if math.isfinite(r)] or [0.0]) > self.t.update_high:
+        if self._overshoot() is not None:
             return "learning_rate_too_high"
         if self.has("exploding_gradients"):
             return "exploding_gradients"
         return "learning_rate_too_high"
+
+    def _blew_up(self, symptom: str, evidence: dict[str, Any], layer: str | None = None) -> None:
+        """Report a NaN loss or a divergence from numbers that grew, with its cause and a remedy sized for it.
+
+        One overshooting step is not a finding on its own (RMSprop's first step,
+        without bias correction, is 10x its rate, and that run is healthy); a
+        first step that overshot and a loss that then blew up is a learning rate
+        too high, and it is reported as that too.
+        """
+        cause = self._growth_cause()
+        finding = self._found(symptom, "error", evidence, cause=cause, layer=layer)
+        if cause != "learning_rate_too_high":
+            return
+        self._slow_down(finding)
+        size = self._overshoot()
+        if size is not None:
+            self._slow_down(self._found("learning_rate_too_high", "warning",
+                                        {"first_update_to_weight": size, "then": symptom}))
 
     def _diagnose_nan(self, value: float, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
         evidence: dict[str, Any] = {"loss": value}
@@ -431,27 +457,24 @@ class Doctor:
                 return
         if inputs is None:
             self._note("observe() got no inputs: the NaN's origin cannot be traced")
-            self._found("nan_loss", "error", evidence, cause=self._growth_cause())
+            self._blew_up("nan_loss", evidence)
             return
         trace = first_non_finite(self.model, inputs)
         evidence.update(passed_on=trace["passed_on"][:10])
         if trace["origin"] is None:  # every module's output is finite: the loss made the NaN
             evidence["output_max_abs"] = trace["output_max_abs"]
             if trace["output_max_abs"] > 1e30:  # a stable loss overflows only on outputs near float32's limit
-                cause = self._growth_cause()
-                finding = self._found("nan_loss", "error", evidence, cause=cause, layer="loss")
-                if cause == "learning_rate_too_high":
-                    self._slow_down(finding)
+                self._blew_up("nan_loss", evidence, layer="loss")
             else:
                 self._found("nan_loss", "error", evidence, cause="log_of_zero", layer="loss")
             return
         module = dict(self.model.named_modules())[trace["origin"]]
         has_params = any(True for _ in module.parameters(recurse=False))
         evidence["origin_params_finite"] = trace["params_finite"]
-        cause = self._growth_cause() if has_params or not trace["params_finite"] else "log_of_zero"
-        finding = self._found("nan_loss", "error", evidence, cause=cause, layer=trace["origin"])
-        if cause == "learning_rate_too_high":
-            self._slow_down(finding)
+        if has_params or not trace["params_finite"]:
+            self._blew_up("nan_loss", evidence, layer=trace["origin"])
+        else:
+            self._found("nan_loss", "error", evidence, cause="log_of_zero", layer=trace["origin"])
 
     # ------------------------------------------------------------------ per epoch
 
@@ -513,11 +536,8 @@ class Doctor:
             tail = losses[-t.divergence_epochs - 1:]
             if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * self._min_train_loss \
                     and not self._spike(losses[-1]):
-                cause = "exploding_gradients" if self.has("exploding_gradients") else "learning_rate_too_high"
-                finding = self._found("divergence", "error", {"train_loss": losses[-t.divergence_epochs - 1:],
-                                                              "min_train_loss": self._min_train_loss}, cause=cause)
-                if cause == "learning_rate_too_high":
-                    self._slow_down(finding)
+                self._blew_up("divergence", {"train_loss": losses[-t.divergence_epochs - 1:],
+                                             "min_train_loss": self._min_train_loss})
         accs = self._series("train_acc")
         if len(losses) >= t.oscillation_window:
             window = losses[-t.oscillation_window:]
