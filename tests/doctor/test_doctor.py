@@ -95,6 +95,100 @@ def test_state_gradients_are_the_gradients_reaching_each_activation():
         assert measured[name]["state_grad"] == pytest.approx(out.grad.pow(2).mean().sqrt().item(), rel=1e-6)
 
 
+class LastState(nn.Module):
+    """A classifier that reads a recurrent layer's last state, as trainwell's recurrent models do."""
+
+    def __init__(self, rnn, hidden=32):
+        super().__init__()
+        self.rnn, self.out = rnn, nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        states, _ = self.rnn(x)
+        return self.out(states[:, -1] if self.rnn.batch_first else states[-1])
+
+
+DIGITS = load_data("digits")
+SEQ = (DIGITS.train.x - DIGITS.mean) / DIGITS.std  # 8 rows of 8 pixels: a sequence of 8 steps
+SEQ_Y = DIGITS.train.y
+
+
+@pytest.mark.parametrize("cell,batch_first", [(nn.RNN, True), (nn.GRU, False), (nn.LSTM, True)])
+def test_gradients_through_time_are_the_gradients_reaching_the_first_and_last_inputs(cell, batch_first):
+    """The probe's first/last are the RMS of d loss / d input at the first and last time step (autograd's own)."""
+    from trainwell.doctor.probes import TimeProbe
+
+    torch.manual_seed(0)
+    model = LastState(cell(8, 32, num_layers=2, batch_first=batch_first))
+    x = SEQ[:64] if batch_first else SEQ[:64].transpose(0, 1)
+    probe = TimeProbe(model)
+    loss = F.cross_entropy(model(x), SEQ_Y[:64])
+    loss.backward()
+    (first, last), = probe.collect().values()
+    probe.active = False
+    x_ = x.clone().requires_grad_()
+    loss_ = F.cross_entropy(model(x_), SEQ_Y[:64])
+    assert loss_.item() == loss.item()  # the copy the probe handed the layer changed nothing
+    loss_.backward()
+    g = x_.grad if batch_first else x_.grad.transpose(0, 1)
+    assert first == pytest.approx(g[:, 0].pow(2).mean().sqrt().item(), rel=1e-6)
+    assert last == pytest.approx(g[:, -1].pow(2).mean().sqrt().item(), rel=1e-6)
+    assert probe.collect() == {}  # inactive: nothing recorded
+    with torch.no_grad():
+        probe.active = True
+        model(x)
+    assert probe.collect() == {}  # no backward pass without gradients
+    probe.close()
+    assert all(not m._forward_pre_hooks for m in model.modules())
+
+
+def test_bidirectional_layers_are_not_measured_through_time():
+    from trainwell.doctor.probes import TimeProbe
+
+    assert TimeProbe(LastState(nn.GRU(8, 16, bidirectional=True, batch_first=True), 32)).modules == []
+
+
+def big_recurrent_start(std=0.5):
+    """An Elman ReLU RNN whose recurrent matrix starts at std 0.5 (spectral radius ~2.8 at width 32)."""
+    torch.manual_seed(0)
+    model = LastState(nn.RNN(8, 32, nonlinearity="relu", batch_first=True))
+    with torch.no_grad():
+        for p in model.rnn.parameters():
+            nn.init.normal_(p, 0, std) if p.dim() == 2 else nn.init.zeros_(p)
+    return model
+
+
+def test_a_recurrent_start_that_explodes_through_time_is_found_at_step_0():
+    model = big_recurrent_start()
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1, x=SEQ, y=SEQ_Y)
+    found = next(f for f in doctor.findings if f.symptom == "exploding_gradients")
+    assert found.step == 0 and found.layer == "rnn" and found.cause == "bad_initialisation"
+    assert found.evidence["ratio_through_time"] > doctor.t.exploding_time_ratio
+    assert found.evidence["ratio_through_time"] == pytest.approx(
+        found.evidence["grad_rms_first_time_step"] / found.evidence["grad_rms_last_time_step"])
+    assert found.overrides == ["model.init=orthogonal"]
+    torch.manual_seed(0)
+    healthy = LastState(nn.RNN(8, 32, batch_first=True))  # tanh, torch's default start
+    assert symptoms(loop(healthy, torch.optim.Adam(healthy.parameters(), 3e-3), epochs=3, x=SEQ, y=SEQ_Y)) == set()
+
+
+def test_after_step_0_gradients_exploding_through_time_must_hold_on_two_samples():
+    model = big_recurrent_start()
+    opt = torch.optim.SGD(model.parameters(), 0.0)  # the weights stay: every sample sees the same recurrence
+    doctor = Doctor(model, opt, every=1)
+    doctor.go_to(100, 3)  # a watch that goes on from a kept state: no step-0 check
+    for i in range(2):
+        loss = F.cross_entropy(model(SEQ[:64]), SEQ_Y[:64])
+        opt.zero_grad()
+        loss.backward()
+        doctor.observe(loss, inputs=SEQ[:64], targets=SEQ_Y[:64])
+        opt.step()
+        assert doctor.has("exploding_gradients") == (i == 1)
+    found = next(f for f in doctor.findings if f.symptom == "exploding_gradients")
+    assert found.step == 101 and found.cause == "recurrence" and found.overrides == ["clip.max_norm=1.0",
+                                                                                    "optim.lr*=0.1"]
+    doctor.close()
+
+
 def test_a_tiny_start_vanishes_in_the_state_gradients_while_weight_gradients_keep_their_ratio():
     """Glorot & Bengio's case: a tanh CNN started at std 0.01."""
     torch.manual_seed(0)

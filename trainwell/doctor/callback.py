@@ -55,8 +55,7 @@ class DoctorCallback(Callback):
             self.doctor.load_state_dict(self._pending)
             self._pending = None
         else:  # a loop that goes on from a kept state with new settings: a new watch, from where it is
-            self.doctor.step, self.doctor.epoch = trainer.step, trainer.epoch
-            self.doctor.acts.active = trainer.step % self.every == 0
+            self.doctor.go_to(trainer.step, trainer.epoch)
         self._resolve_stopping()
 
     def _stop_if_asked(self, seen: int) -> None:

@@ -107,6 +107,7 @@ CAUSES: dict[str, str] = {
     "saturating_activation": "the activation saturates (sigmoid/tanh)",
     "bad_initialisation": "the initial weights are too small or too large",
     "depth": "many layers multiply the effect",
+    "recurrence": "the recurrent weight matrix multiplies the gradient once per time step",
 }
 
 

@@ -6,6 +6,10 @@
   pre-activation, and after backward the RMS of the gradient reaching its
   output (the state gradient). Units are features (fully connected) or channels (conv).
 * :func:`layer_gradients`: per weighted layer, the RMS of its weight gradient and weights.
+* :class:`TimeProbe`: on sampled steps, the RMS of the loss's gradient with
+  respect to the first and the last time step's input of every recurrent
+  layer (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``): the gradient through time,
+  whose factors are the recurrent weight matrix once per step (seed 000).
 * :class:`UpdateProbe`: ``|w_after - w_before| / |w_before|`` per weighted
   layer, through the optimizer's step hooks.
 * :func:`first_non_finite`: re-runs a forward pass with hooks on every module
@@ -24,7 +28,7 @@ from torch import nn
 
 from trainwell.nn.activations import ACTIVATIONS, make_activation
 
-__all__ = ["ActivationProbe", "UpdateProbe", "activation_name", "first_non_finite", "layer_gradients",
+__all__ = ["ActivationProbe", "TimeProbe", "UpdateProbe", "activation_name", "first_non_finite", "layer_gradients",
            "weighted_layers"]
 
 
@@ -124,6 +128,67 @@ class ActivationProbe:
         for (n, k, _), v in zip(flat, values):
             out[n][k] = v
         return out
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+class TimeProbe:
+    """Forward pre-hooks on every one-directional ``nn.RNN``/``nn.GRU``/``nn.LSTM``; they record only while ``active``.
+
+    A recorded layer's ``first`` and ``last`` are the RMS of the gradient
+    reaching its input at the first and at the last time step. A model that
+    reads the last state gets its loss's gradient at the last step directly
+    and at the first only through every step's recurrent matrix: their ratio
+    is the product of those factors, the RNN's gradient through time. Where
+    the input needs no gradient (the data itself), a sampled step hands the
+    layer a copy that does (same values; one more product per time step in
+    the backward pass, every ``every`` steps).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.active = True
+        self.modules = [(name, m) for name, m in model.named_modules()
+                        if isinstance(m, nn.RNNBase) and not m.bidirectional]
+        self.records: dict[str, dict[str, torch.Tensor]] = {}
+        self._handles = [m.register_forward_pre_hook(self._hook(name)) for name, m in self.modules]
+
+    def _hook(self, name: str):
+        def hook(module: nn.RNNBase, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+            x = args[0] if args else None
+            if not self.active or not torch.is_grad_enabled() or not isinstance(x, torch.Tensor) \
+                    or x.dim() != 3 or not x.is_floating_point():
+                return None
+            time = 1 if module.batch_first else 0
+            if x.shape[time] < 2:
+                return None
+            replaced = None
+            if not x.requires_grad:
+                x = x.detach().requires_grad_()
+                replaced = (x, *args[1:])
+            record: dict[str, torch.Tensor] = {}
+            self.records[name] = record
+            others = [d for d in range(3) if d != time]
+
+            def grad_hook(g: torch.Tensor) -> None:
+                per_step = g.detach().float().pow(2).mean(dim=others).sqrt()
+                record.update(first=per_step[0], last=per_step[-1])
+
+            x.register_hook(grad_hook)
+            return replaced
+
+        return hook
+
+    def collect(self) -> dict[str, tuple[float, float]]:
+        """``(first, last)`` per layer whose backward pass was recorded (one sync), then cleared."""
+        done = {n: r for n, r in self.records.items() if "first" in r}
+        self.records = {}
+        if not done:
+            return {}
+        values = torch.stack([torch.stack([r["first"], r["last"]]).cpu() for r in done.values()]).tolist()
+        return {n: (a, b) for n, (a, b) in zip(done, values)}
 
     def close(self) -> None:
         for h in self._handles:
