@@ -6,7 +6,10 @@ attached (hooks, NaN check every step, measurements every 10th step) and
 the same loop without one. The ratio of the median block times is the
 overhead (target <= 1.10).
 
-    python benchmarks/doctor_overhead.py [--blocks 40] [--every 10]
+    python benchmarks/doctor_overhead.py [--blocks 40] [--every 10] [--model gru]
+
+``--model`` trains another model family on the same data (e.g. ``gru``: its
+sampled steps also measure the gradient through time).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--model", default=None, help="model.name (default: the default MLP)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     torch.manual_seed(0)
-    cfg = Config()
+    cfg = Config.model_validate({"model": {"name": args.model}} if args.model else {})
     data = load_data(cfg.data.name)
     model = build_model(cfg.model, data.input_shape, data.n_classes, data.kind, data.mean, data.std)
     optimizer = build_optimizer(model, cfg.optim, cfg.reg)
@@ -68,7 +72,7 @@ def main() -> None:
             else:
                 off.append(block(None))
     per_on, per_off = statistics.median(on) / args.steps, statistics.median(off) / args.steps
-    print(f"{args.blocks} blocks of {args.steps} steps, doctor every {args.every}: "
+    print(f"{cfg.model.name}, {args.blocks} blocks of {args.steps} steps, doctor every {args.every}: "
           f"on {1e3 * per_on:.3f} ms/step, off {1e3 * per_off:.3f} ms/step, ratio {per_on / per_off:.3f} "
           f"(target <= 1.10)")
 
