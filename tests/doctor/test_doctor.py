@@ -479,6 +479,33 @@ def test_an_activation_whose_output_is_not_a_tensor_is_noted_once():
         del _ACTIVATION_CLASSES[PairReLU]
 
 
+def test_a_packed_sequence_is_noted_once_and_still_trains():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    class Packed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.out = nn.GRU(8, 16, batch_first=True), nn.Linear(16, 10)
+
+        def forward(self, x):
+            _, h = self.rnn(pack_padded_sequence(x, torch.full((len(x),), 8), batch_first=True))
+            return self.out(h[-1])
+
+    torch.manual_seed(0)
+    model = Packed()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    doctor = Doctor(model, opt, every=1)
+    for _ in range(3):
+        loss = F.cross_entropy(model(SEQ[:32]), SEQ_Y[:32])
+        opt.zero_grad()
+        loss.backward()
+        doctor.observe(loss, inputs=SEQ[:32], targets=SEQ_Y[:32])
+        opt.step()
+    assert sum("gradient through time is not measured" in n for n in doctor.notes) == 1
+    assert not doctor._broken and doctor.findings == []
+    doctor.close()
+
+
 def test_what_it_cannot_measure_is_said_once_and_nothing_crashes():
     class Pair(nn.Module):
         def forward(self, x):

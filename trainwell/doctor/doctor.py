@@ -305,6 +305,9 @@ class Doctor:
             if acts:
                 self._check_activations(acts)
             through = self.time.collect()
+            if self.time.skipped:
+                self._note(f"inputs of {', '.join(sorted(self.time.skipped))} are not (batch, time, features) "
+                           "tensors (packed sequences): their gradient through time is not measured")
             if through:
                 self._check_time(through)
             if self.updates is not None and self.updates.available:

@@ -153,13 +153,16 @@ class TimeProbe:
         self.modules = [(name, m) for name, m in model.named_modules()
                         if isinstance(m, nn.RNNBase) and not m.bidirectional]
         self.records: dict[str, dict[str, torch.Tensor]] = {}
+        self.skipped: set[str] = set()  # layers whose input is not a (batch, time, features) tensor (packed)
         self._handles = [m.register_forward_pre_hook(self._hook(name)) for name, m in self.modules]
 
     def _hook(self, name: str):
         def hook(module: nn.RNNBase, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
             x = args[0] if args else None
-            if not self.active or not torch.is_grad_enabled() or not isinstance(x, torch.Tensor) \
-                    or x.dim() != 3 or not x.is_floating_point():
+            if not self.active or not torch.is_grad_enabled():
+                return None
+            if not isinstance(x, torch.Tensor) or x.dim() != 3 or not x.is_floating_point():
+                self.skipped.add(name)
                 return None
             time = 1 if module.batch_first else 0
             if x.shape[time] < 2:
