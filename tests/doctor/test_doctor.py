@@ -51,6 +51,15 @@ def loop(model, optimizer, epochs=3, x=X, y=Y, batch=64, loss_fn=F.cross_entropy
     return doctor
 
 
+def step(model, optimizer, doctor, x, y):
+    """One step of a hand-written loop with the doctor watching."""
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    doctor.observe(loss, inputs=x, targets=y)
+    optimizer.step()
+
+
 def symptoms(doctor):
     return {f.symptom for f in doctor.findings if f.severity != "info"}
 
@@ -177,11 +186,7 @@ def test_after_step_0_gradients_exploding_through_time_must_hold_on_two_samples(
     doctor = Doctor(model, opt, every=1)
     doctor.go_to(100, 3)  # a watch that goes on from a kept state: no step-0 check
     for i in range(2):
-        loss = F.cross_entropy(model(SEQ[:64]), SEQ_Y[:64])
-        opt.zero_grad()
-        loss.backward()
-        doctor.observe(loss, inputs=SEQ[:64], targets=SEQ_Y[:64])
-        opt.step()
+        step(model, opt, doctor, SEQ[:64], SEQ_Y[:64])
         assert doctor.has("exploding_gradients") == (i == 1)
     found = next(f for f in doctor.findings if f.symptom == "exploding_gradients")
     assert found.step == 101 and found.cause == "recurrence" and found.overrides == ["clip.max_norm=1.0",
@@ -496,11 +501,7 @@ def test_a_packed_sequence_is_noted_once_and_still_trains():
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     doctor = Doctor(model, opt, every=1)
     for _ in range(3):
-        loss = F.cross_entropy(model(SEQ[:32]), SEQ_Y[:32])
-        opt.zero_grad()
-        loss.backward()
-        doctor.observe(loss, inputs=SEQ[:32], targets=SEQ_Y[:32])
-        opt.step()
+        step(model, opt, doctor, SEQ[:32], SEQ_Y[:32])
     assert sum("gradient through time is not measured" in n for n in doctor.notes) == 1
     assert not doctor._broken and doctor.findings == []
     doctor.close()
