@@ -1,7 +1,7 @@
 """The sick-run benchmark: does the doctor name what was broken, and can it repair it?
 
     python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT] [--rounds 3]
-                                    [--held-out | --held-out-2 | --held-out-3 | --held-out-4]
+                                    [--held-out | --held-out-2 | ... | --held-out-5]
 
 For every case of cases.py: train with the doctor on, compare its findings
 with what was injected; for sick cases with a ``fix``, also train the
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from cases import DATA, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HEALTHY, SICK, Case  # noqa: E402
+from cases import DATA, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HEALTHY, SICK, Case  # noqa: E402
 
 import trainwell  # noqa: E402
 from _common import machine  # noqa: E402
@@ -89,10 +89,11 @@ def main() -> None:
                         help="run the second held-out set instead (with repairs where a case has a fix)")
     parser.add_argument("--held-out-3", action="store_true", help="run the third held-out set instead (as the second)")
     parser.add_argument("--held-out-4", action="store_true", help="run the fourth held-out set instead (as the second)")
+    parser.add_argument("--held-out-5", action="store_true", help="run the fifth held-out set instead (as the second)")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs of each twin and repaired run (median)")
     args = parser.parse_args()
     pool = HELD_OUT if args.held_out else HELD_OUT_2 if args.held_out_2 else HELD_OUT_3 if args.held_out_3 \
-        else HELD_OUT_4 if args.held_out_4 else SICK + HEALTHY
+        else HELD_OUT_4 if args.held_out_4 else HELD_OUT_5 if args.held_out_5 else SICK + HEALTHY
     cases = [c for c in pool if not args.only or c.name in args.only]
     print(f"machine: {machine()}; {sum(not c.healthy for c in cases)} sick and {sum(c.healthy for c in cases)} "
           f"healthy cases")
