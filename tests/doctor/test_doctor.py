@@ -585,3 +585,16 @@ def test_saturation_is_repaired_in_steps_relu_and_he_then_batch_norm():
     assert plan_repair([found], apply_overrides(relu_he, ["model.norm=batch"])) is None  # nothing left to apply
     vanishing = Finding("vanishing_gradients", "warning", 0, 1)  # vanishing gradients: all three at once
     assert plan_repair([vanishing], sigmoid)[1] == ["model.activation=relu", "model.init=he_normal", "model.norm=batch"]
+
+
+def test_the_audit_reports_labels_out_of_range_and_counts_the_others():
+    from trainwell.data import Split
+    from trainwell.doctor import audit
+
+    x = torch.randn(40, 3)
+    y = torch.tensor([0] * 32 + [1] * 4 + [-1, 2, 7, 1])
+    found = audit(Split(x, y), n_classes=2)
+    (labels,) = [f for f in found if f.symptom == "bad_input"]
+    assert labels.evidence["label_rows"] == [36, 37, 38] and labels.severity == "error"
+    (skew,) = [f for f in found if f.symptom == "class_imbalance"]
+    assert skew.evidence["class_counts"] == [32, 5]  # the three bad labels are not counted

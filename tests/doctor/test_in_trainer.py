@@ -69,6 +69,23 @@ def test_audit_names_bad_rows_leakage_imbalance_and_scale(tmp_path):
     dropped = next(f for f in fixed.findings if f.symptom == "bad_input" and f.severity == "info")
     assert dropped.evidence == {"split": "train", "dropped_rows": 2}
 
+    y = base.train.y.clone()
+    y[[5, 9]] = torch.tensor([2, -1])  # moons has classes 0 and 1
+    labels = _data_with(base.train.x, y, base)
+    with pytest.raises(TrainwellError, match=r"labels outside 0..1 \(train rows \[5, 9\]\).*doctor.repair=true"):
+        trainwell.train(SMALL, out=tmp_path / "labels", data=labels)
+    assert not (tmp_path / "labels").exists()
+    fixed = trainwell.train(SMALL, overrides=["doctor.repair=true"], out=tmp_path / "labels-fixed", data=labels)
+    assert next(f for f in fixed.findings if f.severity == "info" and f.symptom == "bad_input").evidence == \
+        {"split": "train", "dropped_rows": 2}
+    assert next(f for f in fixed.findings if "label_rows" in f.evidence).evidence["label_rows"] == [5, 9]
+    assert len(fixed.data.train) == len(base.train) - 2  # the rows dropped are those two
+    both = _data_with(x, y, base)  # the doctor off: the same check, no traceback from the loss
+    with pytest.raises(TrainwellError, match=r"non-finite values \(train rows \[3, 17\]\); labels outside 0..1 "
+                                             r"\(train rows \[5, 9\]\).*doctor.enabled=true"):
+        trainwell.train(SMALL, overrides=["doctor.enabled=false"], out=tmp_path / "off", data=both)
+    assert not (tmp_path / "off").exists()
+
     leaky = Data("leaky", "tabular", base.train, Split(base.train.x[:30], base.train.y[:30]), base.test,
                  base.n_classes, base.mean, base.std)
     run = trainwell.train(SMALL, out=tmp_path / "leaky", data=leaky)

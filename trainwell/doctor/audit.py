@@ -82,8 +82,9 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
     if shared:
         findings.append(Finding("data_leakage", "warning", 0, 0, {"shared_rows": shared}))
     y = train.y.detach().cpu().flatten().numpy()
+    y = y[(y >= 0) & (y < n_classes)] if n_classes is not None else y[y >= 0]  # labels out of range: bad_input
     if y.size and train.y.dim() == 1:
-        counts = np.bincount(y, minlength=n_classes or 0)
+        counts = np.bincount(y.astype(np.int64), minlength=n_classes or 0)
         present = counts[counts > 0]
         if len(present) > 1 and present.min() / present.max() < IMBALANCE_RATIO:
             minority = np.flatnonzero((counts > 0) & (counts < IMBALANCE_RATIO * counts.max())).tolist()

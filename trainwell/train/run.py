@@ -423,18 +423,38 @@ def _say(progress: bool | None, cfg: Config, text: str) -> None:
         Console(stderr=True, highlight=False).print(text, markup=False)
 
 
-def _drop_bad_rows(data: Data, findings: list[Finding]) -> Data:
-    """Remove the rows the audit found non-finite (``doctor.repair``), and say so in the findings."""
-    splits = {}
+def _bad_rows(data: Data) -> dict[str, dict[str, torch.Tensor]]:
+    """Per split, the rows no model can train on: non-finite features, labels outside ``0..n_classes-1``.
+
+    Checked before every run, doctor or not: a label out of range would stop the loss with an index
+    error, a non-finite feature would turn the loss into NaN.
+    """
+    bad = {}
     for name in ("train", "val", "test"):
         split = getattr(data, name)
-        keep = torch.isfinite(split.x.flatten(1)).all(dim=1) if split.x.is_floating_point() \
-            else torch.ones(len(split), dtype=torch.bool)
+        found = {"non-finite values": ~torch.isfinite(split.x.flatten(1)).all(dim=1) if split.x.is_floating_point()
+                 else torch.zeros(len(split), dtype=torch.bool),
+                 f"labels outside 0..{data.n_classes - 1}": ((split.y < 0) | (split.y >= data.n_classes))
+                 .reshape(len(split), -1).any(dim=1)}
+        if any(bool(m.any()) for m in found.values()):
+            bad[name] = found
+    return bad
+
+
+def _say_bad_rows(bad: dict[str, dict[str, torch.Tensor]]) -> str:
+    return "; ".join(f"{what} ({name} rows {mask.nonzero().flatten()[:20].tolist()})"
+                     for name, found in bad.items() for what, mask in found.items() if mask.any())
+
+
+def _drop_bad_rows(data: Data, bad: dict[str, dict[str, torch.Tensor]], findings: list[Finding]) -> Data:
+    """Remove the rows of :func:`_bad_rows` (``doctor.repair``), and say so in the findings."""
+    splits = {}
+    for name, found in bad.items():
+        split = getattr(data, name)
+        keep = ~torch.stack(list(found.values())).any(dim=0)
         splits[name] = Split(split.x[keep], split.y[keep])
-        dropped = int((~keep).sum())
-        if dropped:
-            findings.append(Finding("bad_input", "info", 0, 0, {"split": name, "dropped_rows": dropped},
-                                    cause="bad_input", remedy="the rows were dropped (doctor.repair)"))
+        findings.append(Finding("bad_input", "info", 0, 0, {"split": name, "dropped_rows": int((~keep).sum())},
+                                cause="bad_input", remedy="the rows were dropped (doctor.repair)"))
     return replace(data, **splits)
 
 
@@ -468,20 +488,20 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
         torch.manual_seed(cfg.seed)
         data = _data(cfg.data) if data is None else data
         loaded = data
-        meta = _data_meta(data)
         if going_on is not None:
             audit_findings = going_on.audit
         elif cfg.doctor.enabled and state is None:
             audit_findings = audit(data.train, data.val, data.test, n_classes=data.n_classes,
                                    standardized=cfg.data.standardize and data.kind != "sequence",
                                    balanced=cfg.data.imbalance.method != "none" or cfg.loss == "weighted_cross_entropy")
-            bad = [f for f in audit_findings if f.symptom == "bad_input" and "rows" in f.evidence]
-            if bad and cfg.doctor.repair:
-                data = _drop_bad_rows(data, audit_findings)
+        if going_on is None:
+            bad = _bad_rows(data)
+            if bad and cfg.doctor.enabled and cfg.doctor.repair:
+                data = _drop_bad_rows(data, bad, audit_findings)
             elif bad:
-                where = "; ".join(f"{f.evidence['split']} rows {f.evidence['rows']}" for f in bad)
-                raise TrainwellError(f"the data hold non-finite values ({where}); fix them, or set "
-                                     "doctor.repair=true to drop those rows")
+                raise TrainwellError(f"the data hold {_say_bad_rows(bad)}; fix them, or set doctor.repair=true"
+                                     f"{'' if cfg.doctor.enabled else ' and doctor.enabled=true'} to drop those rows")
+        meta = _data_meta(data)
         if cfg.data.imbalance.method not in ("none", "balanced_sampler") and going_on is None:
             data = _resample(data, cfg)
         a = cfg.data.augment
