@@ -247,3 +247,14 @@ def test_residual_block_and_classic_dropout_gradcheck():
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(block, (x,))
     assert torch.autograd.gradcheck(ClassicDropout(0.3).eval(), (x,))
+
+
+@pytest.mark.parametrize("rnn, gain", [(nn.RNN(8, 64, nonlinearity="relu"), math.sqrt(2)),
+                                       (nn.RNN(8, 64), 5 / 3), (nn.GRU(8, 64), 5 / 3)])
+def test_a_recurrent_matrix_gets_the_gain_of_its_own_nonlinearity(rnn, gain):
+    """Orthogonal times the gain: every singular value of the recurrent matrix (a GRU's three stacked) is the
+    gain (a ReLU recurrence with tanh's 5/3 would grow the state ~1.2x a step)."""
+    torch.manual_seed(0)
+    initialize(nn.Sequential(rnn, nn.Linear(64, 2)), "orthogonal", "relu")
+    values = torch.linalg.svdvals(rnn.weight_hh_l0.detach().double())
+    assert values.tolist() == pytest.approx([gain] * 64, rel=1e-5)

@@ -110,7 +110,8 @@ def initialize(model: nn.Module, scheme: str, activation: str = "relu", **option
 
     Hidden layers get the gain of ``activation``; the last weighted layer (the
     output layer, followed by no activation) gets gain 1; recurrent layers get
-    the gain of tanh, their own nonlinearity. Biases start at zero. A weight
+    the gain of their own nonlinearity (an Elman RNN's tanh or ReLU, tanh for
+    GRU and LSTM cells). Biases start at zero. A weight
     under a parametrization (weight norm) is filled through it: ``g`` and
     ``v`` are set so the layer's weight is the drawn matrix.
 
@@ -142,8 +143,8 @@ def initialize(model: nn.Module, scheme: str, activation: str = "relu", **option
     hidden_gain = _gain(activation)
     for i, layer in enumerate(layers):
         gain = 1.0 if i == len(layers) - 1 else hidden_gain
-        if isinstance(layer, _RECURRENT):
-            gain = nn.init.calculate_gain("tanh")
+        if isinstance(layer, _RECURRENT):  # the recurrence's own nonlinearity: an Elman RNN's, else the cells' tanh
+            gain = nn.init.calculate_gain(getattr(layer, "nonlinearity", "tanh"))
         with torch.no_grad():
             for name, weight in _weights(layer):
                 if name.startswith("weight") and weight.dim() >= 2:

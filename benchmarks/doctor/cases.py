@@ -668,8 +668,10 @@ HELD_OUT_5: list[Case] = [
                                                                                   "lr": 0.001})),
     Case("ho5-seq2seq-copy", cfg("copy", 6, 2000, {"name": "seq2seq"}, {"name": "adam", "lr": 0.003})),
     Case("ho5-logistic-cancer", cfg("breast_cancer", 20, None, {"name": "logistic"}, SGD(0.1))),
+    # written as healthy; a label error found by the first complete run, corrected and marked: this GRU does not
+    # learn in 8 epochs (training loss 2.3065 -> 2.3020, accuracy 0.11): the plateau the doctor reports is there
     Case("ho5-gru-momentum-mnist1d", cfg("mnist1d", 8, 3000, {"name": "gru", "width": 64},
-                                         {"name": "momentum", "lr": 0.05})),
+                                         {"name": "momentum", "lr": 0.05}), {"slow_convergence"}, {"underfitting"}),
 ]
 for case in HELD_OUT_5:
     _standardize_off(case.config)
