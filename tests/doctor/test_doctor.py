@@ -587,6 +587,20 @@ def test_saturation_is_repaired_in_steps_relu_and_he_then_batch_norm():
     assert plan_repair([vanishing], sigmoid)[1] == ["model.activation=relu", "model.init=he_normal", "model.norm=batch"]
 
 
+def test_a_finding_caused_by_the_start_is_repaired_before_its_consequences():
+    from trainwell.doctor import plan_repair
+
+    cfg = resolve_config({"model": {"name": "rnn", "activation": "relu", "init": "normal",
+                                    "init_options": {"std": 0.3}}, "optim": {"name": "sgd", "lr": 0.01}})
+    nan = Finding("nan_loss", "error", 12, 1, cause="exploding_gradients")  # an error, found later
+    through_time = Finding("exploding_gradients", "warning", 0, 1, cause="bad_initialisation",
+                           overrides=["model.init=orthogonal"])
+    assert plan_repair([nan, through_time], cfg)[1] == ["model.init=orthogonal", "model.init_options={}"]
+    assert plan_repair([nan, Finding("exploding_gradients", "warning", 0, 1, cause="depth")], cfg)[0] is nan
+    init = Finding("bad_initialisation", "warning", 0, 1)  # the root itself still comes first
+    assert plan_repair([through_time, init], cfg)[0] is init
+
+
 def test_the_audit_reports_labels_out_of_range_and_counts_the_others():
     from trainwell.data import Split
     from trainwell.doctor import audit

@@ -77,7 +77,10 @@ def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) 
 
     # Root causes first: data and initialisation problems exist before training and cause the rest
     # (unscaled inputs make gradients explode; a bad start makes them vanish or explode).
-    for finding in sorted(findings, key=lambda f: (f.symptom not in _ROOTS, _ORDER[f.severity])):
+    # A finding caused by one of them (gradients exploding from the recurrent start) comes next, before its
+    # consequences (the NaN it led to).
+    for finding in sorted(findings, key=lambda f: (0 if f.symptom in _ROOTS else 1 if f.cause in _ROOTS else 2,
+                                                   _ORDER[f.severity])):
         if not repairable(finding, cfg):
             continue
         changes = _changes(finding, cfg)
