@@ -300,16 +300,16 @@ class Doctor:
             if self.acts.skipped:
                 self._note(f"outputs of {', '.join(sorted(self.acts.skipped))} are not tensors (tuples, dicts): "
                            "their units are not measured")
-            if self.layers:
-                self._check_gradients(layer_gradients(self.layers), acts)
-            if acts:
-                self._check_activations(acts)
             through = self.time.collect()
             if self.time.skipped:
                 self._note(f"inputs of {', '.join(sorted(self.time.skipped))} are not (batch, time, features) "
                            "tensors (packed sequences): their gradient through time is not measured")
-            if through:
+            if through:  # before the layers' check: through time it can name the recurrent start as the cause
                 self._check_time(through)
+            if self.layers:
+                self._check_gradients(layer_gradients(self.layers), acts)
+            if acts:
+                self._check_activations(acts)
             if self.updates is not None and self.updates.available:
                 self.updates.armed = True
 
