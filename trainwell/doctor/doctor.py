@@ -303,7 +303,7 @@ class Doctor:
             through = self.time.collect()
             if self.time.skipped:
                 self._note(f"inputs of {', '.join(sorted(self.time.skipped))} are not (batch, time, features) "
-                           "tensors (packed sequences): their gradient through time is not measured")
+                           "tensors (packed or unbatched sequences): their gradient through time is not measured")
             if through:  # before the layers' check: through time it can name the recurrent start as the cause
                 self._check_time(through)
             if self.layers:

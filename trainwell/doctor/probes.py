@@ -153,7 +153,7 @@ class TimeProbe:
         self.modules = [(name, m) for name, m in model.named_modules()
                         if isinstance(m, nn.RNNBase) and not m.bidirectional]
         self.records: dict[str, dict[str, torch.Tensor]] = {}
-        self.skipped: set[str] = set()  # layers whose input is not a (batch, time, features) tensor (packed)
+        self.skipped: set[str] = set()  # layers whose input is not a (batch, time, features) tensor (packed, unbatched)
         self._handles = [m.register_forward_pre_hook(self._hook(name)) for name, m in self.modules]
 
     def _hook(self, name: str):
