@@ -150,6 +150,41 @@ def test_gradients_through_time_are_the_gradients_reaching_the_first_and_last_in
     assert all(not m._forward_pre_hooks for m in model.modules())
 
 
+class TimeMajorWithState(nn.Module):
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn, self.out = rnn, nn.Linear(rnn.proj_size or rnn.hidden_size, 10)
+
+    def forward(self, x):
+        states, _ = self.rnn(x.transpose(0, 1))
+        return self.out(states[-1])
+
+
+class Unbatched(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.out = nn.RNN(8, 16), nn.Linear(16, 10)
+
+    def forward(self, x):
+        return torch.stack([self.out(self.rnn(row)[0][-1]) for row in x])  # one (time, features) at a time
+
+
+@pytest.mark.parametrize("make", [lambda: TimeMajorWithState(nn.LSTM(8, 32, proj_size=16, num_layers=2)),
+                                  lambda: TimeMajorWithState(nn.GRU(8, 16).requires_grad_(False)),
+                                  Unbatched], ids=["lstm-projections", "frozen-gru", "unbatched-rnn"])
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+def test_unusual_recurrent_layers_never_stop_the_doctor(make):
+    torch.manual_seed(0)
+    model = make()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-3)
+    doctor = Doctor(model, opt, every=1)
+    for _ in range(3):
+        step(model, opt, doctor, SEQ[:32], SEQ_Y[:32])
+    assert not doctor._broken, doctor.notes
+    assert any("unbatched" in n for n in doctor.notes) == (make is Unbatched)
+    doctor.close()
+
+
 def test_bidirectional_layers_are_not_measured_through_time():
     from trainwell.doctor.probes import TimeProbe
 
