@@ -432,7 +432,8 @@ def _bad_rows(data: Data) -> dict[str, dict[str, torch.Tensor]]:
     bad = {}
     for name in ("train", "val", "test"):
         split = getattr(data, name)
-        found = {"non-finite values": ~torch.isfinite(split.x.flatten(1)).all(dim=1) if split.x.is_floating_point()
+        found = {"non-finite values": ~torch.isfinite(split.x.reshape(len(split), -1)).all(dim=1)
+                 if split.x.is_floating_point()
                  else torch.zeros(len(split), dtype=torch.bool),
                  f"labels outside 0..{data.n_classes - 1}": ((split.y < 0) | (split.y >= data.n_classes))
                  .reshape(len(split), -1).any(dim=1)}
