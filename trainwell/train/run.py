@@ -429,14 +429,15 @@ def _bad_rows(data: Data) -> dict[str, dict[str, torch.Tensor]]:
     Checked before every run, doctor or not: a label out of range would stop the loss with an index
     error, a non-finite feature would turn the loss into NaN.
     """
+    def per_row(mask: torch.Tensor) -> torch.Tensor:  # any value of a row; a split may have no rows
+        return mask.flatten(1).any(dim=1) if mask.dim() > 1 else mask
+
     bad = {}
     for name in ("train", "val", "test"):
         split = getattr(data, name)
-        found = {"non-finite values": ~torch.isfinite(split.x.reshape(len(split), -1)).all(dim=1)
-                 if split.x.is_floating_point()
+        found = {"non-finite values": per_row(~torch.isfinite(split.x)) if split.x.is_floating_point()
                  else torch.zeros(len(split), dtype=torch.bool),
-                 f"labels outside 0..{data.n_classes - 1}": ((split.y < 0) | (split.y >= data.n_classes))
-                 .reshape(len(split), -1).any(dim=1)}
+                 f"labels outside 0..{data.n_classes - 1}": per_row((split.y < 0) | (split.y >= data.n_classes))}
         if any(bool(m.any()) for m in found.values()):
             bad[name] = found
     return bad
