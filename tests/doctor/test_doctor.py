@@ -348,6 +348,33 @@ def test_an_overshooting_first_step_alone_is_no_finding():
     assert symptoms(doctor) == set(), [str(f) for f in doctor.findings]
 
 
+def test_on_finding_is_handed_the_finding_with_its_sized_remedy():
+    """A rule sizes a remedy after it records the finding; the callback (the trainer's printout) sees the result."""
+    said = []
+    torch.manual_seed(0)
+    model = mlp(3)
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 20.0), epochs=1,
+                  on_finding=lambda f: said.append((f.symptom, f.remedy, list(f.overrides))))
+    assert said == [(f.symptom, f.remedy, f.overrides) for f in doctor.findings]
+    assert any(o.startswith("optim.lr*=") and o != "optim.lr*=0.1" for _, _, overrides in said for o in overrides)
+    model = big_recurrent_start()
+    said.clear()
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1, x=SEQ, y=SEQ_Y,
+                  on_finding=lambda f: said.append((f.symptom, f.remedy, list(f.overrides))))
+    assert ("exploding_gradients", doctor.findings[0].remedy, ["model.init=orthogonal"]) in said
+
+
+def test_an_on_finding_that_raises_is_noted_and_the_doctor_goes_on():
+    def broken(finding):
+        raise RuntimeError("printer on fire")
+
+    torch.manual_seed(0)
+    model = mlp(3)
+    doctor = loop(model, torch.optim.SGD(model.parameters(), 20.0), epochs=1, on_finding=broken)
+    assert doctor.has("nan_loss") and not doctor._broken
+    assert any("printer on fire" in n for n in doctor.notes)
+
+
 def test_bad_input_rows_are_named():
     torch.manual_seed(0)
     x = X.clone()

@@ -204,6 +204,7 @@ class Doctor:
         self._best_val: tuple[float, int, float] | None = None  # (val loss, epoch from 1, train loss then)
         self._broken = False
         self._reported: set[str] = set()
+        self._unsaid: list[Finding] = []
         self._first_loss: float | None = None
 
     # ------------------------------------------------------------------ context
@@ -235,9 +236,17 @@ class Doctor:
         self._reported.add(symptom)
         finding = Finding(symptom, severity, self.step, self.epoch + 1, evidence, cause, layer)
         self.findings.append(finding)
-        if self.on_finding is not None:
-            self.on_finding(finding)
+        self._unsaid.append(finding)  # said once complete: a rule may still size its remedy
         return finding
+
+    def _say_new(self) -> None:
+        """Hand the new findings, remedies sized, to ``on_finding`` (at the end of observe / end_epoch)."""
+        unsaid, self._unsaid = self._unsaid, []
+        for finding in unsaid if self.on_finding is not None else ():
+            try:
+                self.on_finding(finding)
+            except Exception as err:  # the caller's callback must not stop the training either
+                self._note(f"on_finding raised {type(err).__name__}: {err}")
 
     def has(self, symptom: str) -> bool:
         return symptom in self._reported
@@ -264,6 +273,7 @@ class Doctor:
         finally:
             self.step += 1
             self._arm()
+            self._say_new()
 
     def _arm(self) -> None:
         """The hooks record on sampled steps only."""
@@ -552,6 +562,7 @@ class Doctor:
             self.close()
         finally:
             self.epoch += 1
+            self._say_new()
 
     def _fitted(self, losses: list[float], accs: list[float], halved: bool = False) -> bool:
         """The training data are (nearly) fitted: swings and plateaus from here on are noise, not a problem."""
