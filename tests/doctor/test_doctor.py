@@ -425,6 +425,37 @@ def test_tiny_learning_rate_is_too_low_and_plateaus():
     assert plateau.cause == "learning_rate_too_low"
 
 
+def test_steps_that_cannot_move_the_weights_in_the_whole_run_are_a_rate_too_low_at_once():
+    """Adagrad at 1e-6 steps ~4e-6 of the weights: over the run's 72 updates, at most 3e-4 - found on the second
+    sample when the run's length is known, not before a plateau of 5 epochs when it is not."""
+    found = {}
+    for total in (72, None):
+        torch.manual_seed(0)
+        model = mlp(3)
+        doctor = loop(model, torch.optim.Adagrad(model.parameters(), 1e-6), epochs=3, total_steps=total)
+        found[total] = next((f for f in doctor.findings if f.symptom == "learning_rate_too_low"), None)
+    assert found[None] is None
+    assert found[72].step == 11 and found[72].evidence["steps_left"] == 72 - 11
+    assert found[72].evidence["most_the_run_can_move"] < 0.01
+    factor = float(found[72].overrides[0].split("*=")[1])
+    assert factor == pytest.approx(0.03 / found[72].evidence["update_to_weight_median"], rel=0.01)
+
+
+def test_a_warmup_from_a_tiny_rate_is_not_a_rate_too_low():
+    """The rate rises 10x every 10 steps from 1e-5 of its value: its first steps are tiny by design."""
+    for warm in (True, False):
+        torch.manual_seed(0)
+        model = mlp(3)
+        opt = torch.optim.SGD(model.parameters(), 0.1)
+        schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, 10 ** (s / 10 - 5)) if warm else 1e-5)
+        doctor = Doctor(model, opt, total_steps=200)
+        for i in range(60):
+            step(model, opt, doctor, X[64 * (i % 16):64 * (i % 16 + 1)], Y[64 * (i % 16):64 * (i % 16 + 1)])
+            schedule.step()
+        assert doctor.has("learning_rate_too_low") == (not warm), [str(f) for f in doctor.findings]
+        doctor.close()
+
+
 def test_epoch_rules_on_given_numbers():
     d = Doctor(nn.Linear(2, 2))
     for loss in (1.0, 0.8, 0.9, 1.2, 1.6, 2.0):  # rises three epochs running to 2x its minimum

@@ -50,7 +50,7 @@ class DoctorCallback(Callback):
 
     def on_fit_start(self, trainer) -> None:
         self.doctor = Doctor(trainer.model, trainer.optimizer, every=self.every, thresholds=self.thresholds,
-                             on_finding=self.on_finding)
+                             on_finding=self.on_finding, total_steps=_planned_steps(trainer))
         if self._pending is not None:
             self.doctor.load_state_dict(self._pending)
             self._pending = None
@@ -121,3 +121,9 @@ class DoctorCallback(Callback):
     def _resolve_stopping(self) -> None:
         if self.doctor is not None and self._stopping_index is not None:
             self._stopping, self._stopping_index = self.doctor.findings[self._stopping_index], None
+
+
+def _planned_steps(trainer) -> int | None:
+    """The run's planned updates (None for a loop that does not say how many)."""
+    epochs, per_epoch = getattr(trainer, "epochs", None), getattr(trainer, "steps_per_epoch", None)
+    return epochs * per_epoch if isinstance(epochs, int) and isinstance(per_epoch, int) else None

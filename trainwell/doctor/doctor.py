@@ -130,6 +130,7 @@ class Thresholds:
     persist: int = 2
     update_high: float = 0.1
     update_low: float = 1e-6
+    run_move: float = 1e-2  # with the run's length known: steps that add up to less than this in it crawl
     step_target: float = 3e-2  # learning-rate remedies aim at steps this size: a third of update_high
     init_collapse: float = 0.1
     init_explode: float = 10.0
@@ -159,6 +160,9 @@ class Doctor:
         every: measure gradients, activations and updates every N steps.
         thresholds: the rules' thresholds.
         on_finding: called with each new finding (the trainer prints them).
+        total_steps: the run's planned number of updates, if known (the trainer passes it): steps
+            too small to move the weights by 1% in the whole run are then a learning rate too low
+            early, rather than after a plateau of 5 epochs.
 
     Example:
         >>> with Doctor(model, optimizer) as doctor:  # doctest: +SKIP
@@ -172,10 +176,10 @@ class Doctor:
 
     def __init__(self, model: nn.Module, optimizer: Any = None, *, every: int = 10,
                  thresholds: Thresholds | None = None,
-                 on_finding: Callable[[Finding], None] | None = None) -> None:
+                 on_finding: Callable[[Finding], None] | None = None, total_steps: int | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.model, self.optimizer, self.every = model, optimizer, every
+        self.model, self.optimizer, self.every, self.total_steps = model, optimizer, every, total_steps
         self.t = thresholds or Thresholds()
         self.on_finding = on_finding
         self.findings: list[Finding] = []
@@ -205,6 +209,7 @@ class Doctor:
         self._broken = False
         self._reported: set[str] = set()
         self._unsaid: list[Finding] = []
+        self._lrs: list[float] | None = None  # the learning rates at the last update sample
         self._first_loss: float | None = None
 
     # ------------------------------------------------------------------ context
@@ -466,8 +471,31 @@ class Doctor:
         if self._held("lr_high", median > self.t.update_high) >= self.t.persist:
             self._slow_down(self._found("learning_rate_too_high", "warning", evidence))
         moving = bool(self._grads) and self._grads[-1]["rms"] > 1e-8  # no gradient at all is another problem
-        if self._held("lr_low", moving and max(finite) < self.t.update_low) >= self.t.persist:
+        before, self._lrs = self._lrs, self._rates()
+        # a rate that rose since the last sample is a warmup: small steps at its start are by design
+        rising = before is not None and self._lrs is not None and any(b > a for a, b in zip(before, self._lrs))
+        crawl = self._crawl(max(finite))
+        evidence.update(crawl)
+        if self._held("lr_low", moving and not rising and (max(finite) < self.t.update_low or bool(crawl))) \
+                >= self.t.persist:
             self._lr_too_low(median, evidence)
+
+    def _rates(self) -> list[float] | None:
+        """The optimizer's learning rates now (None without param_groups)."""
+        groups = getattr(self.optimizer, "param_groups", None)
+        return [float(g["lr"]) for g in groups if "lr" in g] if groups else None
+
+    def _crawl(self, size: float) -> dict[str, float]:
+        """Steps so small that the rest of the run cannot move the weights by ``run_move`` of their size.
+
+        A step moves the weights by at most ``size`` of their size, so the
+        ``left`` updates of the run by at most ``size * left``. Judged only in
+        the run's first quarter: a decaying schedule ends with small steps by design.
+        """
+        if self.total_steps is None or self.step >= self.total_steps // 4:
+            return {}
+        left = self.total_steps - self.step
+        return {"steps_left": left, "most_the_run_can_move": size * left} if size * left < self.t.run_move else {}
 
     def _overshoot(self) -> float | None:
         """The first measured step's median size when it overshot (above ``update_high``), else None."""
