@@ -55,7 +55,11 @@ Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
   threshold, within the 1e-3 to 6e-2 that healthy benchmark runs measure -
   and a rate is lowered at least 10x. A first step above 0.1 followed by a
   NaN loss or a divergence (before a second sample could confirm it) is a
-  rate too high too: the blow-up confirms the one sample.
+  rate too high too: the blow-up confirms the one sample. With the run's
+  length known, steps that add up to less than 1% of the weights over the
+  rest of the run (judged in its first quarter) are a rate too low at once,
+  not after a plateau; a rate that rose since the last sample is a warmup
+  and never too low.
 * divergence within an epoch: the loss ten times its first value.
 * bad initialisation: at step 0 the spread of the pre-activations falls
   below 1/10 (or rises above 10x) of the first layer's by the last.
