@@ -255,11 +255,16 @@ def _with_train(d: Data, x: torch.Tensor, y: torch.Tensor) -> Data:
     return Data(d.name, d.kind, Split(x, y), d.val, d.test, d.n_classes, d.mean, d.std)
 
 
-def _nan(name: str) -> Data:
+def _poisoned(name: str, rows: list[int], column: int, value: float) -> Data:
+    """The training split with ``value`` (NaN, inf) in one feature of the given rows."""
     d = _base(name)
     x = d.train.x.clone()
-    x.view(len(x), -1)[[5, 50, 120], 0] = float("nan")
+    x.view(len(x), -1)[rows, column] = value
     return _with_train(d, x, d.train.y)
+
+
+def _nan(name: str) -> Data:
+    return _poisoned(name, [5, 50, 120], 0, float("nan"))
 
 
 def _leaky(name: str) -> Data:
@@ -281,11 +286,15 @@ def _imbalanced(name: str) -> Data:
     return Data(d.name, d.kind, cut(d.train), cut(d.val), cut(d.test), d.n_classes, d.mean, d.std)
 
 
-def _scaled_moons() -> Data:
-    d = _base("moons")
-    scale = torch.tensor([1000.0, 0.01])
+def _scaled(name: str, scale: torch.Tensor) -> Data:
+    """Every split's features multiplied by ``scale`` (one factor per feature), not standardised."""
+    d = _base(name)
     s = lambda split: Split(split.x * scale, split.y)  # noqa: E731
     return Data(d.name, d.kind, s(d.train), s(d.val), s(d.test), d.n_classes, d.mean * scale, d.std * scale)
+
+
+def _scaled_moons() -> Data:
+    return _scaled("moons", torch.tensor([1000.0, 0.01]))
 
 
 DATA = {"nan_moons": lambda: _nan("moons"), "nan_digits": lambda: _nan("digits"),
@@ -413,10 +422,7 @@ for case in HELD_OUT_2:
 # repair's fixed costs are a smaller share), and faults that start late (a warmup to a rate too high).
 
 def _inf(name: str) -> Data:
-    d = _base(name)
-    x = d.train.x.clone()
-    x.view(len(x), -1)[[3, 77], -1] = float("inf")
-    return _with_train(d, x, d.train.y)
+    return _poisoned(name, [3, 77], -1, float("inf"))
 
 
 def _test_leak(name: str) -> Data:
@@ -508,10 +514,7 @@ for case in HELD_OUT_3:
 # make_classification data sets, Elman RNNs, Adagrad/Adadelta, weight norm and residual CNNs.
 
 def _nan_rows(name: str) -> Data:
-    d = _base(name)
-    x = d.train.x.clone()
-    x.view(len(x), -1)[[0, 9, 200, 201], 1] = float("nan")
-    return _with_train(d, x, d.train.y)
+    return _poisoned(name, [0, 9, 200, 201], 1, float("nan"))
 
 
 DATA.update({"nan_xor": lambda: _nan_rows("xor"), "leaky_spiral": lambda: _leaky("spiral")})
@@ -598,11 +601,9 @@ def _bad_labels(name: str) -> Data:
 
 
 def _one_column_scaled(name: str, factor: float = 1e4) -> Data:
-    d = _base(name)
-    scale = torch.ones(d.train.x.shape[1:])
+    scale = torch.ones(_base(name).train.x.shape[1:])
     scale.view(-1)[0] = factor
-    s = lambda split: Split(split.x * scale, split.y)  # noqa: E731
-    return Data(d.name, d.kind, s(d.train), s(d.val), s(d.test), d.n_classes, d.mean * scale, d.std * scale)
+    return _scaled(name, scale)
 
 
 DATA.update({"bad_labels_digits": lambda: _bad_labels("digits"), "leaky_cancer": lambda: _leaky("breast_cancer"),

@@ -16,7 +16,7 @@ import torch
 
 from trainwell.doctor.findings import Finding
 
-__all__ = ["audit"]
+__all__ = ["BAD_LABELS", "NON_FINITE", "audit", "unusable_rows"]
 
 IMBALANCE_RATIO = 0.2     # smallest class count / largest below this: imbalanced
 SCALE_SPREAD = 100.0      # largest feature std / smallest above this: unscaled
@@ -29,6 +29,27 @@ def _rows(x: torch.Tensor) -> np.ndarray:
 
 def _digests(x: np.ndarray) -> list[bytes]:
     return [hashlib.blake2b(np.ascontiguousarray(r).tobytes(), digest_size=16).digest() for r in x]
+
+
+NON_FINITE, BAD_LABELS = "non-finite values", "labels outside the classes"
+
+
+def unusable_rows(split: Any, n_classes: int | None = None) -> dict[str, torch.Tensor]:
+    """Masks over a split's rows that no model can train on.
+
+    ``NON_FINITE``: a feature is NaN or infinite (the loss turns NaN);
+    ``BAD_LABELS`` (with ``n_classes``): a label outside ``0..n_classes-1``
+    (the loss stops with an index error). A split may have no rows.
+    """
+    def per_row(mask: torch.Tensor) -> torch.Tensor:
+        return mask.flatten(1).any(dim=1) if mask.dim() > 1 else mask
+
+    x, y = split.x.detach().cpu(), split.y.detach().cpu()
+    masks = {NON_FINITE: per_row(~torch.isfinite(x)) if x.is_floating_point()
+             else torch.zeros(len(x), dtype=torch.bool)}
+    if n_classes is not None:
+        masks[BAD_LABELS] = per_row((y < 0) | (y >= n_classes))
+    return masks
 
 
 def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | None = None,
@@ -56,20 +77,19 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
     findings: list[Finding] = []
     rows = {name: _rows(s.x) for name, s in splits.items()}
     floating = {name: r for name, r in rows.items() if np.issubdtype(r.dtype, np.floating)}
-    for name, r in floating.items():
-        bad = np.flatnonzero(~np.isfinite(r).all(axis=1))
-        if len(bad):
-            findings.append(Finding("bad_input", "error", 0, 0, {"split": name, "rows": bad[:20].tolist(),
-                                                               "n_rows": int(len(bad))}, cause="bad_input",
+    unusable = {name: unusable_rows(s, n_classes) for name, s in splits.items()}
+    for name, masks in unusable.items():
+        bad = masks[NON_FINITE].nonzero().flatten().tolist()
+        if bad:
+            findings.append(Finding("bad_input", "error", 0, 0, {"split": name, "rows": bad[:20],
+                                                               "n_rows": len(bad)}, cause="bad_input",
                                     remedy="drop or fix the listed rows (doctor.repair drops them)"))
-    for name, s in splits.items():
-        y = s.y.detach().cpu().reshape(len(s.y), math.prod(s.y.shape[1:])).numpy()
-        if n_classes is not None:
-            bad = np.flatnonzero(((y < 0) | (y >= n_classes)).any(axis=1))
-            if len(bad):
-                findings.append(Finding("bad_input", "error", 0, 0, {"split": name, "label_rows": bad[:20].tolist(),
-                                                                   "n_classes": n_classes}, cause="bad_input",
-                                        remedy=f"labels must lie in 0..{n_classes - 1}"))
+    for name, masks in unusable.items():
+        bad = masks[BAD_LABELS].nonzero().flatten().tolist() if BAD_LABELS in masks else []
+        if bad:
+            findings.append(Finding("bad_input", "error", 0, 0, {"split": name, "label_rows": bad[:20],
+                                                               "n_classes": n_classes}, cause="bad_input",
+                                    remedy=f"labels must lie in 0..{n_classes - 1}"))
     digests = {name: _digests(r) for name, r in rows.items()}
     seen: dict[bytes, str] = {}
     shared: dict[str, int] = {}

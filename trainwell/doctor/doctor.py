@@ -282,7 +282,8 @@ class Doctor:
         finally:
             self.step += 1
             self._arm()
-            self._say_new()
+            if self._unsaid:  # every step: no call when nothing was found
+                self._say_new()
 
     def _arm(self) -> None:
         """The hooks record on sampled steps only."""

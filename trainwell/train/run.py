@@ -40,6 +40,7 @@ from trainwell.optim.lr_find import lr_range_test
 from trainwell.optim.registry import build_optimizer
 from trainwell.optim.schedules import LRSchedule, build_schedule
 from trainwell.doctor import DoctorCallback, Finding, audit, plan_repair
+from trainwell.doctor.audit import BAD_LABELS, NON_FINITE, unusable_rows
 from trainwell.doctor.remedies import repairable
 from trainwell.train.callbacks import Callback, EarlyStopping, GradientClipping, HistoryFile, ProgressBar
 from trainwell.train.checkpoint import (Checkpoint, LastGoodState, config_digest, latest_checkpoint,
@@ -424,27 +425,18 @@ def _say(progress: bool | None, cfg: Config, text: str) -> None:
 
 
 def _bad_rows(data: Data) -> dict[str, dict[str, torch.Tensor]]:
-    """Per split, the rows no model can train on: non-finite features, labels outside ``0..n_classes-1``.
+    """Per split with any, the masks of :func:`~trainwell.doctor.audit.unusable_rows`.
 
     Checked before every run, doctor or not: a label out of range would stop the loss with an index
     error, a non-finite feature would turn the loss into NaN.
     """
-    def per_row(mask: torch.Tensor) -> torch.Tensor:  # any value of a row; a split may have no rows
-        return mask.flatten(1).any(dim=1) if mask.dim() > 1 else mask
-
-    bad = {}
-    for name in ("train", "val", "test"):
-        split = getattr(data, name)
-        found = {"non-finite values": per_row(~torch.isfinite(split.x)) if split.x.is_floating_point()
-                 else torch.zeros(len(split), dtype=torch.bool),
-                 f"labels outside 0..{data.n_classes - 1}": per_row((split.y < 0) | (split.y >= data.n_classes))}
-        if any(bool(m.any()) for m in found.values()):
-            bad[name] = found
-    return bad
+    masks = {name: unusable_rows(getattr(data, name), data.n_classes) for name in ("train", "val", "test")}
+    return {name: m for name, m in masks.items() if any(bool(v.any()) for v in m.values())}
 
 
-def _say_bad_rows(bad: dict[str, dict[str, torch.Tensor]]) -> str:
-    return "; ".join(f"{what} ({name} rows {mask.nonzero().flatten()[:20].tolist()})"
+def _say_bad_rows(bad: dict[str, dict[str, torch.Tensor]], n_classes: int) -> str:
+    name_of = {NON_FINITE: NON_FINITE, BAD_LABELS: f"labels outside 0..{n_classes - 1}"}
+    return "; ".join(f"{name_of[what]} ({name} rows {mask.nonzero().flatten()[:20].tolist()})"
                      for name, found in bad.items() for what, mask in found.items() if mask.any())
 
 
@@ -501,7 +493,7 @@ def _fit(cfg: Config, state: dict[str, Any] | None, *, out: str | Path | None, r
             if bad and cfg.doctor.enabled and cfg.doctor.repair:
                 data = _drop_bad_rows(data, bad, audit_findings)
             elif bad:
-                raise TrainwellError(f"the data hold {_say_bad_rows(bad)}; fix them, or set doctor.repair=true"
+                raise TrainwellError(f"the data hold {_say_bad_rows(bad, data.n_classes)}; fix them, or set doctor.repair=true"
                                      f"{'' if cfg.doctor.enabled else ' and doctor.enabled=true'} to drop those rows")
         meta = _data_meta(data)
         if cfg.data.imbalance.method not in ("none", "balanced_sampler") and going_on is None:
