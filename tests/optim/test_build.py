@@ -24,8 +24,9 @@ def test_optimizer_defaults_fill_the_config():
     adam = load_config(None, []).optim
     assert (adam.lr, adam.betas, adam.eps, adam.momentum) == (1e-3, (0.9, 0.999), 1e-8, None)
     sgd = load_config(None, ["optim.name=sgd"]).optim
-    assert (sgd.lr, sgd.momentum, sgd.betas) == (1e-2, None, None)
+    assert (sgd.lr, sgd.momentum, sgd.betas) == (1e-3, 0.0, None)  # torch.optim.SGD's defaults
     assert load_config(None, ["optim.name=momentum"]).optim.momentum == 0.9
+    assert load_config(None, ["optim.name=nesterov"]).optim.lr == 1e-3
     assert load_config(None, ["optim.name=adadelta"]).optim.lr == 1.0
 
 

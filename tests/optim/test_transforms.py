@@ -4,6 +4,8 @@ import pytest
 import torch
 
 import trainwell.optim as two
+from trainwell.optim import clipping as C
+from trainwell.optim import penalties as P
 from trainwell.optim import transforms as T
 
 
@@ -38,7 +40,7 @@ def test_l1_proximal_gives_exact_zeros_and_subgradient_does_not():
     x = torch.randn(200, 10, dtype=torch.float64)
     y = x @ w_true + 0.01 * torch.randn(200, dtype=torch.float64)
     results = {}
-    for mode, stage in (("prox", T.l1_proximal()), ("sub", T.add_l1())):
+    for mode, stage in (("prox", P.l1_proximal()), ("sub", P.add_l1())):
         w = torch.zeros(10, dtype=torch.float64, requires_grad=True)
         opt = two.chain([w], stage, lr=0.05, l1=0.1)
         for _ in range(500):
@@ -56,12 +58,12 @@ def test_clip_by_value_and_global_norm_bound_the_update():
     y = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     gx, gy = torch.tensor([5.0, -0.1, 0.2, -9.0], dtype=torch.float64), torch.tensor([3.0, 4.0, 0.0], dtype=torch.float64)
     for foreach in (False, True):
-        opt = two.chain([x, y], T.clip_by_value(), lr=1.0, clip_value=0.5, foreach=foreach)
+        opt = two.chain([x, y], C.clip_by_value(), lr=1.0, clip_value=0.5, foreach=foreach)
         x.grad, y.grad = gx.clone(), gy.clone()
         before = x.detach().clone()
         opt.step()
         assert (x.detach() - before).abs().max() <= 0.5 + 1e-15
-        opt = two.chain([x, y], T.clip_by_global_norm(), lr=1.0, max_norm=1.0, foreach=foreach)
+        opt = two.chain([x, y], C.clip_by_global_norm(), lr=1.0, max_norm=1.0, foreach=foreach)
         x.grad, y.grad = gx.clone(), gy.clone()
         bx, by = x.detach().clone(), y.detach().clone()
         opt.step()
@@ -74,16 +76,16 @@ def test_clip_by_value_and_global_norm_bound_the_update():
 
 def test_skip_non_finite_leaves_parameters_and_state_untouched():
     x = torch.ones(3, dtype=torch.float64, requires_grad=True)
-    opt = two.chain([x], T.skip_non_finite(), T.scale_by_adam(), lr=0.1, betas=(0.9, 0.999), eps=1e-8)
+    opt = two.chain([x], C.skip_non_finite(), T.scale_by_adam(), lr=0.1, betas=(0.9, 0.999), eps=1e-8)
     _one_step(opt, x, torch.ones(3, dtype=torch.float64))
     state = {k: v.clone() for k, v in opt.state[x].items()}
     before = x.detach().clone()
     _one_step(opt, x, torch.tensor([1.0, float("nan"), 1.0], dtype=torch.float64))
     assert torch.equal(x.detach(), before) and opt.skipped_steps == 1
     assert all(torch.equal(state[k], opt.state[x][k]) for k in state)
-    stop = two.chain([x], T.skip_non_finite("stop"), lr=0.1)
+    stop = two.chain([x], C.skip_non_finite("stop"), lr=0.1)
     x.grad = torch.tensor([float("inf"), 0, 0], dtype=torch.float64)
-    with pytest.raises(T.NonFiniteUpdateError, match="non-finite update"):
+    with pytest.raises(C.NonFiniteUpdateError, match="non-finite update"):
         stop.step()
 
 

@@ -33,17 +33,22 @@ class Newton(torch.optim.Optimizer):
         damping: added to the Hessian's diagonal, >= 0.
         max_params: the largest parameter count allowed (default 4096: a
             4096 x 4096 float64 Hessian is 128 MiB).
+        maximize: seek a maximum: Newton's step on ``-loss``,
+            ``p <- p - lr * (-H + damping * I)^-1 (-g)`` (damping then keeps ``-H`` positive).
     """
 
     needs_closure = True
     create_graph = True
 
-    def __init__(self, params: Iterable, lr: float = 1.0, damping: float = 1e-4, max_params: int = 4096) -> None:
+    def __init__(self, params: Iterable, lr: float = 1.0, damping: float = 1e-4, max_params: int = 4096, *,
+                 maximize: bool = False) -> None:
         if not math.isfinite(lr) or lr <= 0:
             raise ValueError(f"invalid learning rate lr={lr!r}: allowed a finite value > 0")
         if not math.isfinite(damping) or damping < 0:
             raise ValueError(f"invalid damping={damping!r}: allowed a finite value >= 0")
-        super().__init__(params, dict(lr=lr, damping=damping))
+        if not isinstance(maximize, bool):
+            raise ValueError(f"invalid maximize={maximize!r}: allowed True or False")
+        super().__init__(params, dict(lr=lr, damping=damping, maximize=maximize))
         if len(self.param_groups) != 1:
             raise ValueError("Newton takes a single parameter group")
         n = sum(p.numel() for p in self.param_groups[0]["params"])
@@ -71,6 +76,8 @@ class Newton(torch.optim.Optimizer):
                               if r is None else r.reshape(flat.numel(), -1)) for r, p in zip(rows, params)], dim=1)
         hessian = (hessian + hessian.T) / 2  # (n, n), symmetric up to rounding
         g = flat.detach()
+        if group.get("maximize", False):  # minimise -loss
+            hessian, g = -hessian, -g
         system = hessian + group["damping"] * torch.eye(g.numel(), dtype=g.dtype, device=g.device)
         direction = torch.linalg.lstsq(system, g.unsqueeze(1)).solution.squeeze(1) \
             if group["damping"] == 0 else torch.linalg.solve(system, g)
@@ -83,6 +90,7 @@ class Newton(torch.optim.Optimizer):
         return loss
 
 
-def newton(params: Iterable, lr: float = 1.0, damping: float = 1e-4, max_params: int = 4096) -> Newton:
-    """Newton's method with the exact Hessian (see :class:`Newton`)."""
-    return Newton(params, lr=lr, damping=damping, max_params=max_params)
+def newton(params: Iterable, lr: float = 1.0, damping: float = 1e-4, max_params: int = 4096, *,
+           maximize: bool = False) -> Newton:
+    """Newton's method with the exact Hessian: ``p <- p - lr * (H + damping * I)^-1 g`` (see :class:`Newton`)."""
+    return Newton(params, lr=lr, damping=damping, max_params=max_params, maximize=maximize)

@@ -18,7 +18,7 @@ from trainwell.errors import TrainwellError
 from trainwell.optim import named
 from trainwell.optim.chain import Chain
 from trainwell.optim.newton import newton
-from trainwell.optim.transforms import add_decayed_weights, add_l1, add_l2, l1_proximal
+from trainwell.optim.penalties import add_decayed_weights, add_l1, add_l2, l1_proximal
 from trainwell.registry import Registry
 
 __all__ = ["OPTIMIZERS", "build_optimizer", "optimizer_defaults"]
@@ -101,7 +101,7 @@ def build_optimizer(model: nn.Module, optim_cfg: Any, reg_cfg: Any = None) -> to
         else:
             opt.transforms.insert(0, add_l1("l1"))
     for g in opt.param_groups:
-        opt._check(g)
+        opt.validate_group(g)
     return opt
 
 
