@@ -100,8 +100,8 @@ def test_activation_metadata_matches_derivatives():
 @pytest.mark.parametrize("scheme, variance", [
     ("normal", lambda n, m, g: 0.01 ** 2),
     ("standard_uniform", lambda n, m, g: 1 / (3 * n)),
-    ("xavier_normal", lambda n, m, g: g * g * 2 / (n + m)),
-    ("xavier_uniform", lambda n, m, g: g * g * 2 / (n + m)),
+    ("xavier_normal", lambda n, m, g: 2 / (n + m)),  # Glorot 2010: gain 1 whatever the activation
+    ("xavier_uniform", lambda n, m, g: 2 / (n + m)),
     ("he_normal", lambda n, m, g: g * g / n),
     ("he_uniform", lambda n, m, g: g * g / n),
     ("orthogonal", lambda n, m, g: g * g / max(n, m)),
