@@ -23,8 +23,8 @@ class AddScaledParams(Transform):
     ``weight_decay`` in SGD and Adam: the penalty then goes through the
     adaptive scaling). Placed after the scaling it is decoupled weight decay
     (AdamW): every weight shrinks by ``lr * c`` whatever its gradient history.
-    A sparse gradient stays sparse while ``c = 0`` and becomes dense otherwise,
-    as in ``torch.optim.SGD``.
+    A sparse gradient passes while ``c = 0``; with ``c > 0`` it is refused, as
+    torch.optim.SGD and Adagrad refuse it.
     """
 
     sparse = True
@@ -38,7 +38,12 @@ class AddScaledParams(Transform):
 
     def plain(self, updates, params, states, group):
         c = group[self.key]
-        return updates if c == 0 else [u.add(p, alpha=c) for u, p in zip(updates, params)]
+        if c == 0:
+            return updates
+        if any(u.is_sparse for u in updates):
+            raise RuntimeError(f"{self.key}={c} is not compatible with sparse gradients (as in torch.optim): "
+                               f"set {self.key}=0")
+        return [u.add(p, alpha=c) for u, p in zip(updates, params)]
 
     def foreach(self, updates, params, states, group):
         c = group[self.key]
