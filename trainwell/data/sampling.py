@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin
-from sklearn.preprocessing import label_binarize
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import type_of_target
 
@@ -273,8 +272,10 @@ class BaseSampler(OneToOneFeatureMixin, BaseEstimator):
         if self._sample_indices and X_new is None:  # new rows: the sampler records where they came from
             self.sample_indices_ = rows
         y_res = y_[rows] if y_new is None else np.concatenate([y_[rows], y_new.astype(y_.dtype)])
-        if one_hot:
-            y_res = label_binarize(y_res, classes=np.unique(y_))
+        if one_hot:  # back to one-hot, as wide as it came (imbalanced-learn: one column for two classes)
+            width = np.shape(y)[1]
+            y_res = (y_res[:, None] == np.arange(width)).astype(np.asarray(y).dtype if not hasattr(y, "dtypes")
+                                                                 else np.result_type(*y.dtypes))
         return self._restore_x(X, X_, rows, X_new), self._restore_y(X, y, y_res)
 
     def _resample(self, X: Any, y: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray | None]:
