@@ -54,7 +54,7 @@ __all__ = ["SAMPLERS", "SMOTE", "NearMiss", "RandomOverSampler", "RandomUnderSam
            "sampling_targets"]
 
 
-def _neighbours(param: str, value: Any, extra: int = 0, n_jobs: int | None = None) -> Any:
+def _neighbours(value: Any, extra: int = 0, n_jobs: int | None = None) -> Any:
     """A fresh nearest-neighbours estimator: ``NearestNeighbors(value + extra)`` or a clone of the object given."""
     from sklearn.neighbors import NearestNeighbors
 
@@ -228,7 +228,7 @@ class SMOTE(BaseSampler):
     def _resample(self, X, y):
         rng = check_random_state(self.random_state)
         dtype = X.dtype if X.dtype.kind == "f" else np.float64
-        self.nn_k_ = _neighbours("k_neighbors", self.k_neighbors, extra=1)
+        self.nn_k_ = _neighbours(self.k_neighbors, extra=1)
         k = self.nn_k_.n_neighbors - 1
         new_x, new_y = [], []
         for c, n_new in self.sampling_strategy_.items():
@@ -303,7 +303,7 @@ class NearMiss(BaseSampler):
             raise ValueError(f"NearMiss version must be 1, 2 or 3, got {self.version!r}")
         counts = class_counts(y)
         minority = min(counts, key=counts.get)
-        self.nn_ = _neighbours("n_neighbors", self.n_neighbors, n_jobs=self.n_jobs)
+        self.nn_ = _neighbours(self.n_neighbors, n_jobs=self.n_jobs)
         k = self.nn_.n_neighbors
         if counts[minority] < k:
             raise ValueError(f"NearMiss needs at least n_neighbors={k} minority rows, got "
@@ -311,7 +311,7 @@ class NearMiss(BaseSampler):
         minority_rows = X[np.flatnonzero(y == minority)]
         self.nn_.fit(minority_rows)
         if self.version == 3:
-            self.nn_ver3_ = _neighbours("n_neighbors_ver3", self.n_neighbors_ver3, n_jobs=self.n_jobs)
+            self.nn_ver3_ = _neighbours(self.n_neighbors_ver3, n_jobs=self.n_jobs)
         keep = []
         for c in np.unique(y).tolist():
             rows = np.flatnonzero(y == c)

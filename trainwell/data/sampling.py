@@ -274,8 +274,7 @@ class BaseSampler(OneToOneFeatureMixin, BaseEstimator):
         y_res = y_[rows] if y_new is None else np.concatenate([y_[rows], y_new.astype(y_.dtype)])
         if one_hot:  # back to one-hot, as wide as it came (imbalanced-learn: one column for two classes)
             width = np.shape(y)[1]
-            y_res = (y_res[:, None] == np.arange(width)).astype(np.asarray(y).dtype if not hasattr(y, "dtypes")
-                                                                 else np.result_type(*y.dtypes))
+            y_res = (y_res[:, None] == np.arange(width)).astype(np.asarray(y).dtype)
         return self._restore_x(X, X_, rows, X_new), self._restore_y(X, y, y_res)
 
     def _resample(self, X: Any, y: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray | None]:
