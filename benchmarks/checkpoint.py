@@ -41,8 +41,8 @@ from torch import nn
 import trainwell
 import trainwell.optim as two
 from _common import interleaved, machine, ratio_summary
-from trainwell.train import Checkpoint, save_checkpoint
-from trainwell.train.checkpoint import capture_rng
+from trainwell.loop import Checkpoint, save_checkpoint
+from trainwell.loop.checkpoint import capture_rng
 
 
 def torch_save(state: dict, path: Path, sync: bool = True) -> None:

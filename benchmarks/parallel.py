@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from _common import interleaved, machine, ratio_summary
-from trainwell.model_selection import cross_validate
+from trainwell.selection import cross_validate
 
 
 def _python_work() -> None:

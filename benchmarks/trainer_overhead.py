@@ -26,7 +26,7 @@ from trainwell.config import Config
 from trainwell.data import load_data
 from trainwell.models import build_model
 from trainwell.optim import build_optimizer
-from trainwell.train import HistoryFile, Trainer, evaluate
+from trainwell.loop import HistoryFile, Trainer, evaluate
 
 
 def main() -> None:

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from trainwell.errors import TrainwellError
-from trainwell.model_selection import cross_validate, fold_indices, train_ensemble
-from trainwell.train.run import evaluate_run, load_model
+from trainwell.selection import cross_validate, fold_indices, train_ensemble
+from trainwell.runs import evaluate_run, load_model
 
 QUICK = {"model": {"width": 32, "depth": 2}, "checkpoint": {"every_epochs": None, "best": False},
          "train": {"progress": False}}
@@ -70,7 +70,7 @@ def test_varying_members_and_bagging(tmp_path):
     assert not (tmp_path / "bad").exists()  # nothing written
 
 def test_easy_ensemble_and_balance_cascade_lift_balanced_accuracy(tmp_path):
-    from trainwell.model_selection import balance_cascade
+    from trainwell.selection import balance_cascade
 
     # measured on the imbalanced set (seed 0): one model 0.59 balanced accuracy; EasyEnsemble of 4 members
     # 0.79; BalanceCascade of 4 rounds 0.80 (members see ~90 balanced rows, hence 150 epochs)
@@ -93,7 +93,7 @@ def trainwell_train(cfg, out):
 def test_samme_boosting_of_weak_networks(tmp_path):
     import math
 
-    from trainwell.model_selection import boost
+    from trainwell.selection import boost
 
     # measured (seed 0): one 2-unit network 0.665 test accuracy on xor, 8 boosted ones 0.905
     base = {**QUICK, "data": {"name": "xor"}, "model": {"width": 2, "depth": 1, "dropout": 0},

@@ -222,14 +222,14 @@ def test_init_options_and_weight_norm_layers_get_the_scheme():
 
 
 def test_pretrained_loads_matching_layers_and_reports_the_rest(tmp_path):
-    from trainwell.train.run import save_model
+    from trainwell.io import save_model
 
     torch.manual_seed(0)
     source = build_model(ModelConfig(width=6, depth=2), (4,), 3)
     save_model(source, tmp_path, {"input_shape": [4], "n_classes": 3, "kind": "tabular"})
     target = build_model(ModelConfig(width=6, depth=2, init="pretrained", init_options={"run": str(tmp_path)}),
                          (4,), 5)  # a new head: 5 classes
-    report = target.net.pretrained_report
+    report = target.init_report
     assert "hidden0.linear.weight" in report["loaded"] and "hidden1.linear.bias" in report["loaded"]
     assert set(report["skipped"]) == {"out.weight", "out.bias"}
     assert "shape (3, 6) saved, (5, 6) here" in report["skipped"]["out.weight"]

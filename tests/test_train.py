@@ -10,7 +10,8 @@ import trainwell
 from trainwell.config import load_config
 from trainwell.data import Split
 from trainwell.errors import TrainwellError
-from trainwell.train import Callback, CancelFit, Trainer, evaluate_run, load_model
+from trainwell.loop import Callback, CancelFit, Trainer
+from trainwell.runs import evaluate_run, load_model
 
 
 def _without_time(history):
@@ -278,7 +279,7 @@ def test_pretrained_init_reports_loaded_layers_in_metrics(tmp_path):
 def test_class_metrics_are_scikit_learns(seed):
     from sklearn import metrics
 
-    from trainwell.train.run import class_metrics
+    from trainwell.metrics import class_metrics
 
     g = torch.Generator().manual_seed(seed)
     n = 4
@@ -299,8 +300,8 @@ def test_monitors_know_which_way_is_better():
     """mode auto (the default of early_stopping.mode): an accuracy improves upwards, a loss downwards - as
     Keras's auto mode; a plateau schedule on an accuracy cuts the rate when it stops rising."""
     from trainwell.config import load_config
-    from trainwell.optim.schedules import build_schedule
-    from trainwell.train.callbacks import MetricTracker
+    from trainwell.loop.schedule import build_schedule
+    from trainwell.loop.callbacks import MetricTracker
 
     acc, loss = MetricTracker("val_accuracy", "auto"), MetricTracker("val_loss", "auto")
     assert [acc.update({"val_accuracy": v}) for v in (0.5, 0.6, 0.55)] == [True, True, False]

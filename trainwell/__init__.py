@@ -13,8 +13,8 @@ from trainwell.config import Config, ConfigError, load_config
 from trainwell.data.datasets import load_data
 from trainwell.errors import TrainwellError
 from trainwell.models import build_model
-from trainwell.train.run import Run, evaluate_run, load_model, train
+from trainwell.runs import Interrupted, Run, evaluate_run, load_model, train
 
-__all__ = ["Config", "ConfigError", "Run", "TrainwellError", "build_model", "evaluate_run", "load_config",
+__all__ = ["Config", "ConfigError", "Interrupted", "Run", "TrainwellError", "build_model", "evaluate_run", "load_config",
            "load_data", "load_model", "train"]
 __version__ = "0.1.0"

@@ -50,14 +50,16 @@ def train(
 ) -> None:
     """Train a model (seed 004's process) and write a run directory."""
     from trainwell.config import load_config
-    from trainwell.train.run import train as run_train
+    from trainwell.runs import train as run_train
 
     if resume is not None:
         if out_dir is not None:
             raise TrainwellError("--resume continues a run in its own directory; leave out --out")
-        run = run_train(config, overrides=set_, resume=resume, progress=False if quiet else None)
+        run = run_train(config, overrides=set_, resume=resume, progress=False if quiet else None,
+                        handle_signals=True)
     else:
-        run = run_train(load_config(config, set_), out=out_dir, progress=False if quiet else None)
+        run = run_train(load_config(config, set_), out=out_dir, progress=False if quiet else None,
+                        handle_signals=True)
     out.print(_metrics_table(run.metrics))
     out.print(_recall_line(run.metrics["test"]["per_class_recall"]))
     out.print(f"best epoch (val loss): {run.metrics['best_epoch']}   "
@@ -81,7 +83,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Report a saved model's metrics on its test split (or on --data)."""
-    from trainwell.train.run import evaluate_run
+    from trainwell.runs import evaluate_run
 
     result = evaluate_run(run_dir, data)
     if as_json:
@@ -137,7 +139,7 @@ def cv(
 ) -> None:
     """K-fold cross-validation: best epoch and score per fold, mean and spread, the epoch count to use."""
     from trainwell.config import load_config
-    from trainwell.model_selection import cross_validate
+    from trainwell.selection import cross_validate
 
     result = cross_validate(load_config(config, set_), folds=folds, jobs=jobs, out=out_dir, final_fit=final)
     table = Table(title=f"{folds}-fold cross-validation")
@@ -173,7 +175,7 @@ def ensemble(
 ) -> None:
     """Train an ensemble; its directory loads and evaluates like a single run."""
     from trainwell.config import load_config
-    from trainwell.model_selection import balance_cascade, boost, train_ensemble
+    from trainwell.selection import balance_cascade, boost, train_ensemble
 
     cfg = load_config(config, set_)
     if method == "members":
@@ -194,7 +196,7 @@ def ensemble(
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
-    from trainwell.train.run import Interrupted
+    from trainwell.runs import Interrupted
 
     try:
         app()

@@ -14,7 +14,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from trainwell import components
+from trainwell.data.imbalance import SAMPLERS
 from trainwell.errors import TrainwellError, closest
+from trainwell.optim.registry import FIRST_CLASS, optimizer_defaults
 
 __all__ = ["AugmentConfig", "CheckpointConfig", "ImbalanceConfig", "ClipConfig", "Config", "ConfigError", "DataConfig", "DoctorConfig",
            "EarlyStoppingConfig", "ModelConfig", "OptimConfig", "RegConfig",
@@ -39,9 +42,6 @@ HistoryKey = Annotated[str, AfterValidator(_history_key)]  # a monitor: early st
 
 
 def _check_name(registry_path: str, name: str) -> str:
-    # Imported lazily: the registries import torch modules that import this file.
-    from trainwell import components
-
     registry = components.REGISTRIES[registry_path]
     if name not in registry:
         raise ValueError(registry.unknown_message(name))
@@ -53,7 +53,6 @@ def _chosen_entry(data: Any, kind: str, default: str) -> Any:
     validator then reports an unknown name)."""
     if not isinstance(data, dict):
         return None
-    from trainwell import components
 
     name, registry = data.get("name", default), components.REGISTRIES[kind]
     return registry.entry(name) if isinstance(name, str) and name in registry else None
@@ -88,7 +87,6 @@ class ImbalanceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_arguments(self) -> ImbalanceConfig:
-        from trainwell.data.imbalance import SAMPLERS
 
         given = set(self.model_extra or {})
         if self.method in ("none", "balanced_sampler"):
@@ -131,7 +129,6 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _known_options(self) -> DataConfig:
-        from trainwell import components
 
         components.REGISTRIES["dataset"].check_options(self.name, self.options)
         return self
@@ -169,7 +166,6 @@ class ModelConfig(_Section):
     @model_validator(mode="after")
     def _known_options(self) -> ModelConfig:
         """Options a component does not take are mistakes, caught before anything is built."""
-        from trainwell import components
 
         for kind, name, options in (("activation", self.activation, self.activation_options),
                                     ("norm", self.norm, self.norm_options), ("init", self.init, self.init_options)):
@@ -214,7 +210,6 @@ class OptimConfig(_Section):
         entry = _chosen_entry(data, "optimizer", "adam")
         if entry is None:
             return data
-        from trainwell.optim.registry import FIRST_CLASS, optimizer_defaults
 
         name = entry.name
         defaults = optimizer_defaults(name)
@@ -352,7 +347,6 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _known_loss_options(self) -> Config:
-        from trainwell import components
 
         components.REGISTRIES["loss"].check_options(self.loss, self.loss_options)
         return self

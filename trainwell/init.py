@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from trainwell.errors import TrainwellError
+from trainwell.io import read_model_file
 from trainwell.nn.activations import ACTIVATIONS
 from trainwell.nn.recurrent import RecurrentLayer
 from trainwell.registry import Registry
@@ -217,13 +218,10 @@ def load_pretrained(model: nn.Module, run: str | Path = "") -> dict[str, Any]:
 
     Returns:
         ``{"loaded": [names], "skipped": {name: reason}}`` for the caller to report;
-        also kept as ``model.pretrained_report``.
 
     Raises:
         TrainwellError: no run given, or its model file is missing or unreadable.
     """
-    from trainwell.train.run import read_model_file  # the train package builds models
-
     if not run:
         raise TrainwellError("init 'pretrained' needs the run to load: model.init_options={run: DIR}")
     path = Path(run)
@@ -244,5 +242,4 @@ def load_pretrained(model: nn.Module, run: str | Path = "") -> dict[str, Any]:
             loaded.append(name)
     model.load_state_dict({n: saved[n] for n in loaded}, strict=False)
     report = {"source": str(path), "loaded": loaded, "skipped": skipped}
-    model.pretrained_report = report
     return report

@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from trainwell.config import ModelConfig
+from trainwell.data.datasets import DataSpec
 from trainwell.errors import TrainwellError
-from trainwell.init import initialize
+from trainwell.init import INITS, initialize, load_pretrained
 from trainwell.nn.activations import make_activation, width_factor
 from trainwell.nn.dropout import make_dropout
 from trainwell.nn.norms import make_norm, wrap_layer
@@ -27,23 +27,15 @@ from trainwell.nn.recurrent import RNN_NORMS, NormRNN
 from trainwell.nn.seq2seq import Seq2Seq
 from trainwell.registry import Registry
 
-__all__ = ["MODELS", "Model", "ResidualBlock", "Spec", "Standardize", "build_model", "count_parameters"]
+if TYPE_CHECKING:  # the config is a type here: models sit below it
+    from trainwell.config import ModelConfig
+
+__all__ = ["MODELS", "Model", "ResidualBlock", "Standardize", "build_model", "count_parameters"]
 
 MODELS: Registry = Registry("model")
 
 
-@dataclass(frozen=True)
-class Spec:
-    """What a model family needs to know about the data."""
-
-    input_shape: tuple[int, ...]
-    n_classes: int
-    kind: str = "tabular"
-    input_vocab: int | None = None     # sequence data: source token count
-    target_length: int | None = None   # sequence data: output steps
-
-
-Builder = Callable[[ModelConfig, Spec], nn.Module]
+Builder = Callable[["ModelConfig", DataSpec], nn.Module]
 
 
 class Standardize(nn.Module):
@@ -65,11 +57,13 @@ class Model(nn.Module):
     """``net(standardize(x), *args)``: what :func:`build_model` returns.
 
     Extra arguments go to the network (a seq2seq model's teacher-forcing targets).
+    ``init_report`` says what a pretrained start loaded and skipped (None for other inits).
     """
 
-    def __init__(self, standardize: nn.Module, net: nn.Module) -> None:
+    def __init__(self, standardize: nn.Module, net: nn.Module, init_report: dict | None = None) -> None:
         super().__init__()
         self.standardize, self.net = standardize, net
+        self.init_report = init_report
 
     def forward(self, x: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
         return self.net(self.standardize(x), *args)
@@ -156,7 +150,7 @@ def _refuse(cfg: ModelConfig, family: str, **allowed: object) -> None:
 
 
 @MODELS.register("logistic", "softmax regression: one linear layer (a baseline)", depth=0, width=1)
-def _logistic(cfg: ModelConfig, spec: Spec) -> nn.Module:
+def _logistic(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     _refuse(cfg, "logistic", input_dropout=True)
     n_in = math.prod(spec.input_shape)
     return nn.Sequential(OrderedDict(_input_dropout(cfg) + [("flatten", nn.Flatten()),
@@ -165,7 +159,7 @@ def _logistic(cfg: ModelConfig, spec: Spec) -> nn.Module:
 
 @MODELS.register("mlp", "multilayer perceptron: depth hidden layers of width units (default 3 x 256); "
                  "model.residual adds skip connections", depth=3, width=256)
-def _mlp(cfg: ModelConfig, spec: Spec) -> nn.Module:
+def _mlp(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     _refuse(cfg, "mlp", norm=True, residual=True, input_dropout=True)
     n_in = math.prod(spec.input_shape)
     pieces = width_factor(cfg.activation, **cfg.activation_options)
@@ -192,7 +186,7 @@ class _AddChannel(nn.Module):
 @MODELS.register("cnn", "convolutional net: depth stride-2 conv layers of width channels, 1-D or 2-D "
                  "(default 3 x 128); model.residual: a stride-2 stem, then blocks of stride-1 convs",
                  depth=3, width=128)
-def _cnn(cfg: ModelConfig, spec: Spec) -> nn.Module:
+def _cnn(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     if spec.kind not in ("signal", "image"):
         raise TrainwellError(f"model 'cnn' needs signal or image data, but the data set is {spec.kind}; "
                              "use model.name=mlp")
@@ -239,7 +233,7 @@ class Recurrent(nn.Module):
 
 
 def _recurrent(cell: str) -> Builder:
-    def build(cfg: ModelConfig, spec: Spec) -> nn.Module:
+    def build(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
         if spec.kind not in ("signal", "image"):
             raise TrainwellError(f"model '{cell}' reads sequences: signal or image data, but the data set is "
                                  f"{spec.kind}; use model.name=mlp")
@@ -275,7 +269,7 @@ MODELS.add("lstm", _recurrent("lstm"), "LSTM over the sequence: a cell state car
 
 @MODELS.register("seq2seq", "encoder-decoder GRU (or LSTM: model.activation ignored, model.options) for sequence "
                  "tasks, model.attention none/additive/dot/general", depth=1, width=64)
-def _seq2seq(cfg: ModelConfig, spec: Spec) -> nn.Module:
+def _seq2seq(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     if spec.kind != "sequence" or spec.input_vocab is None or spec.target_length is None:
         raise TrainwellError(f"model 'seq2seq' needs a sequence task (copy, reverse, sort, addition), but the data "
                              f"set is {spec.kind}")
@@ -307,11 +301,16 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int, 
     Raises:
         TrainwellError: a choice the family cannot build, with what to change.
     """
-    spec = Spec(tuple(input_shape), n_classes, kind, input_vocab, target_length)
+    spec = DataSpec(tuple(input_shape), n_classes, kind, input_vocab, target_length)
     net = MODELS.get(cfg.name)(cfg, spec)
-    initialize(net, cfg.init, cfg.activation, **cfg.init_options)
+    if cfg.init == "pretrained":  # what was loaded and skipped, for the run's metrics
+        INITS.check_options(cfg.init, cfg.init_options)
+        report = load_pretrained(net, **cfg.init_options)
+    else:
+        initialize(net, cfg.init, cfg.activation, **cfg.init_options)
+        report = None
     first: nn.Module = nn.Identity() if mean is None or kind == "sequence" else Standardize(mean, std)
-    return Model(first, net)
+    return Model(first, net, init_report=report)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import trainwell
-from trainwell.data.augment import Augment, augment_batch, expand_training_rows
+from trainwell.data.augment import augment_batch, expand_training_rows
+from trainwell.loop import Augment
 from trainwell.errors import TrainwellError
 
 

@@ -56,7 +56,7 @@ def test_the_balanced_sampler_draws_every_class_equally_often():
 
     from trainwell.data import Split
     from trainwell.data.samplers import balanced_row_weights
-    from trainwell.train.trainer import Trainer
+    from trainwell.loop.trainer import Trainer
 
     y = torch.cat([torch.zeros(950, dtype=torch.long), torch.ones(50, dtype=torch.long)])
     split = Split(torch.randn(1000, 2), y)

@@ -12,7 +12,8 @@ from torch import nn
 from trainwell.data import load_data
 from trainwell.config import resolve_config
 from trainwell.doctor import Doctor, Finding
-from trainwell.doctor.remedies import repairable
+from trainwell.doctor import AddClipping, ScaleLR, SetActivation, SetInit, SetLoss
+from trainwell.runs import repairable
 
 DATA = load_data("mnist1d", n_samples=1500)
 X = (DATA.train.x - DATA.mean) / DATA.std
@@ -209,7 +210,7 @@ def test_a_recurrent_start_that_explodes_through_time_is_found_at_step_0():
     assert found.evidence["ratio_through_time"] > doctor.t.exploding_time_ratio
     assert found.evidence["ratio_through_time"] == pytest.approx(
         found.evidence["grad_rms_first_time_step"] / found.evidence["grad_rms_last_time_step"])
-    assert found.overrides == ["model.init=orthogonal"]
+    assert found.remedies == [SetInit("orthogonal")]
     torch.manual_seed(0)
     healthy = LastState(nn.RNN(8, 32, batch_first=True))  # tanh, torch's default start
     assert symptoms(loop(healthy, torch.optim.Adam(healthy.parameters(), 3e-3), epochs=3, x=SEQ, y=SEQ_Y)) == set()
@@ -224,8 +225,8 @@ def test_after_step_0_gradients_exploding_through_time_must_hold_on_two_samples(
         step(model, opt, doctor, SEQ[:64], SEQ_Y[:64])
         assert doctor.has("exploding_gradients") == (i == 1)
     found = next(f for f in doctor.findings if f.symptom == "exploding_gradients")
-    assert found.step == 101 and found.cause == "recurrence" and found.overrides == ["clip.max_norm=1.0",
-                                                                                    "optim.lr*=0.1"]
+    assert found.step == 101 and found.cause == "recurrence" and found.remedies == [AddClipping(1.0),
+                                                                                   ScaleLR(0.1)]
     doctor.close()
 
 
@@ -280,7 +281,7 @@ def test_the_learning_rate_remedy_is_sized_from_the_first_step():
     doctor, size = first_step(20.0)
     finding = next(f for f in doctor.findings if f.symptom == "nan_loss")
     assert finding.cause == "learning_rate_too_high"
-    factor = float(next(o for o in finding.overrides if o.startswith("optim.lr*=")).split("*=")[1])
+    factor = next(r for r in finding.remedies if isinstance(r, ScaleLR)).factor
     assert factor == pytest.approx(min(0.1, doctor.t.step_target / size), rel=1e-2)
     _, repaired = first_step(20.0 * factor)
     assert repaired == pytest.approx(min(size * 0.1, doctor.t.step_target), rel=2e-2)
@@ -302,8 +303,8 @@ def test_too_high_learning_rate_nan_names_the_learning_rate_and_the_origin():
     nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
     assert nan.cause == "learning_rate_too_high"
     assert nan.layer in {"0", "2", "4", "6"}  # a linear layer overflowed first; later ones only passed it on
-    (change,) = nan.overrides  # sized from the measured steps: back to ~1e-2 of the weights, at least 10x lower
-    assert change.startswith("optim.lr*=") and float(change.split("=")[1]) <= 0.1
+    (change,) = nan.remedies  # sized from the measured steps: back to ~1e-2 of the weights, at least 10x lower
+    assert isinstance(change, ScaleLR) and change.factor <= 0.1
 
 
 def first_step_ratio(model, optimizer):
@@ -332,8 +333,8 @@ def test_an_overshooting_first_step_that_blows_up_is_a_learning_rate_too_high(ma
     assert doctor._counts["lr_high"] < doctor.t.persist  # the two-sample rule alone would have missed it
     diverged = next(f for f in doctor.findings if f.symptom == "divergence")
     assert diverged.cause == "learning_rate_too_high" and diverged.step == high.step
-    (change,) = high.overrides
-    assert float(change.split("*=")[1]) == pytest.approx(doctor.t.step_target / expected, rel=1e-2)
+    (change,) = high.remedies
+    assert change.factor == pytest.approx(doctor.t.step_target / expected, rel=1e-2)
 
 
 def test_an_overshooting_first_step_alone_is_no_finding():
@@ -354,14 +355,14 @@ def test_on_finding_is_handed_the_finding_with_its_sized_remedy():
     torch.manual_seed(0)
     model = mlp(3)
     doctor = loop(model, torch.optim.SGD(model.parameters(), 20.0), epochs=1,
-                  on_finding=lambda f: said.append((f.symptom, f.remedy, list(f.overrides))))
-    assert said == [(f.symptom, f.remedy, f.overrides) for f in doctor.findings]
-    assert any(o.startswith("optim.lr*=") and o != "optim.lr*=0.1" for _, _, overrides in said for o in overrides)
+                  on_finding=lambda f: said.append((f.symptom, f.remedy, list(f.remedies))))
+    assert said == [(f.symptom, f.remedy, f.remedies) for f in doctor.findings]
+    assert any(isinstance(r, ScaleLR) and r != ScaleLR(0.1) for _, _, remedies in said for r in remedies)
     model = big_recurrent_start()
     said.clear()
     doctor = loop(model, torch.optim.SGD(model.parameters(), 0.01), epochs=1, x=SEQ, y=SEQ_Y,
-                  on_finding=lambda f: said.append((f.symptom, f.remedy, list(f.overrides))))
-    assert ("exploding_gradients", doctor.findings[0].remedy, ["model.init=orthogonal"]) in said
+                  on_finding=lambda f: said.append((f.symptom, f.remedy, list(f.remedies))))
+    assert ("exploding_gradients", doctor.findings[0].remedy, [SetInit("orthogonal")]) in said
 
 
 def test_an_on_finding_that_raises_is_noted_and_the_doctor_goes_on():
@@ -398,7 +399,7 @@ def test_log_of_zero_in_the_loss_is_told_apart_from_the_model():
     doctor = loop(model, torch.optim.SGD(model.parameters(), 1e-3), epochs=1, loss_fn=naive)
     nan = next(f for f in doctor.findings if f.symptom == "nan_loss")
     assert nan.cause == "log_of_zero" and nan.layer == "loss"
-    assert nan.overrides == ["loss=cross_entropy"]
+    assert nan.remedies == [SetLoss("cross_entropy")]
 
 
 class LogLayer(nn.Module):
@@ -437,7 +438,7 @@ def test_steps_that_cannot_move_the_weights_in_the_whole_run_are_a_rate_too_low_
     assert found[None] is None
     assert found[72].step == 11 and found[72].evidence["steps_left"] == 72 - 11
     assert found[72].evidence["most_the_run_can_move"] < 0.01
-    factor = float(found[72].overrides[0].split("*=")[1])
+    factor = found[72].remedies[0].factor
     assert factor == pytest.approx(0.03 / found[72].evidence["update_to_weight_median"], rel=0.01)
 
 
@@ -502,10 +503,10 @@ def test_epoch_rules_on_given_numbers():
         for _ in range(7):
             flat.end_epoch(train_loss=1.0, train_acc=0.3)
         plateau = next(f for f in flat.findings if f.symptom == "slow_convergence")
-        assert any(o.startswith("optim.lr*=") for o in plateau.overrides) is raises
+        assert any(isinstance(r, ScaleLR) for r in plateau.remedies) is raises
         # read back (diagnosis.json, a checkpoint): a remedy emptied on purpose stays empty, so nothing repairs it
         again = Finding(**plateau.to_dict())
-        assert again.overrides == plateau.overrides and repairable(again, resolve_config({})) is raises
+        assert again.remedies == plateau.remedies and repairable(again, resolve_config({})) is raises
     healthy = Doctor(nn.Linear(2, 2))
     for i in range(10):
         healthy.end_epoch(train_loss=1.0 / (i + 1), val_loss=1.1 / (i + 1), train_acc=0.5 + 0.05 * i,
@@ -651,7 +652,7 @@ def test_findings_read_as_plain_words():
     text = str(f)
     assert text.startswith("[warning] dead relu in net.hidden0.act (epoch 0, step 3)")
     assert "dead_share=0.75" in text and "leaky ReLU" in text
-    assert f.overrides == ["model.activation=leaky_relu", "optim.lr*=0.1", "model.init=he_normal"]
+    assert f.remedies == [SetActivation("leaky_relu"), ScaleLR(0.1), SetInit("he_normal")]
     with pytest.raises(ValueError, match="unknown symptom"):
         Finding("sadness", "warning", 0, 0)
     assert math.isfinite(0.0)
@@ -667,7 +668,7 @@ def test_degradation_compares_training_losses_across_depths():
 
 def test_saturation_is_repaired_in_steps_relu_and_he_then_batch_norm():
     from trainwell.config import apply_overrides
-    from trainwell.doctor import plan_repair
+    from trainwell.runs import plan_repair
 
     found = Finding("saturation", "warning", 0, 1)
     sigmoid = resolve_config({"model": {"activation": "sigmoid"}})
@@ -681,13 +682,13 @@ def test_saturation_is_repaired_in_steps_relu_and_he_then_batch_norm():
 
 
 def test_a_finding_caused_by_the_start_is_repaired_before_its_consequences():
-    from trainwell.doctor import plan_repair
+    from trainwell.runs import plan_repair
 
     cfg = resolve_config({"model": {"name": "rnn", "activation": "relu", "init": "normal",
                                     "init_options": {"std": 0.3}}, "optim": {"name": "sgd", "lr": 0.01}})
     nan = Finding("nan_loss", "error", 12, 1, cause="exploding_gradients")  # an error, found later
     through_time = Finding("exploding_gradients", "warning", 0, 1, cause="bad_initialisation",
-                           overrides=["model.init=orthogonal"])
+                           remedies=[SetInit("orthogonal")])
     assert plan_repair([nan, through_time], cfg)[1] == ["model.init=orthogonal", "model.init_options={}"]
     assert plan_repair([nan, Finding("exploding_gradients", "warning", 0, 1, cause="depth")], cfg)[0] is nan
     init = Finding("bad_initialisation", "warning", 0, 1)  # the root itself still comes first

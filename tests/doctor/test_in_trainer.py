@@ -9,7 +9,7 @@ from torch import nn
 import trainwell
 from trainwell.data import Data, Split, load_data
 from trainwell.errors import TrainwellError
-from trainwell.train.callbacks import Callback
+from trainwell.loop.callbacks import Callback
 
 SMALL = {"data": {"name": "moons", "n_samples": 400}, "model": {"width": 16, "depth": 2},
          "train": {"epochs": 4, "progress": False}, "checkpoint": {"every_epochs": None, "best": False}}
@@ -42,7 +42,7 @@ def test_nan_stops_the_run_and_repair_lowers_the_learning_rate(tmp_path):
     alone = trainwell.train(sick, overrides=["doctor.repair=true", "doctor.max_repairs=0"], out=tmp_path / "alone")
     assert repairs[0]["before"]["val_accuracy"] == alone.metrics["val"]["accuracy"]
     assert repairs[0]["before"]["epochs_run"] == alone.metrics["epochs_run"] and "test" in alone.metrics
-    assert "test" in json.loads((tmp_path / "repaired" / "metrics.json").read_text()) and repaired.finish is None
+    assert "test" in json.loads((tmp_path / "repaired" / "metrics.json").read_text())
     assert (tmp_path / "repaired" / "model.safetensors").exists()
     test = repairs[0]["lr_range_test"]  # the doctor's estimate, refined by a range test on the new set-up
     assert test["used"] and test["suggestion"] < 20.0 and test["steps"] >= 10
@@ -121,7 +121,8 @@ def test_a_repaired_attempt_starts_from_the_loaded_data_not_the_augmented_one(tm
             "optim": {"name": "sgd", "lr": 100.0}, "doctor": {"repair": True}}
     run = trainwell.train(sick, out=tmp_path / "run")
     assert run.diagnosis["repairs"]
-    assert len(run.data.train) == 2 * len(run.loaded.train)  # duplicated once, not once per attempt
+    loaded = trainwell.runs.configured_data(run.config.data)
+    assert len(run.data.train) == 2 * len(loaded.train)  # duplicated once, not once per attempt
 
 
 def test_overfitting_is_repaired_by_early_stopping_with_patience():
@@ -155,7 +156,7 @@ def test_overfitting_is_repaired_by_early_stopping_with_patience():
     cb.on_fit_end(trainer)
     assert trainer.model.weight.unique().tolist() == [7.0]
     overfit = next(f for f in cb.findings if f.symptom == "overfitting")
-    assert overfit.evidence["repaired_in_place"].endswith("stopped at epoch 12, weights of epoch 7 restored")
+    assert overfit.repaired.endswith("stopped at epoch 12, weights of epoch 7 restored")
 
 
 def test_the_in_place_repair_follows_the_early_stopping_monitor():

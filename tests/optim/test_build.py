@@ -10,9 +10,9 @@ import trainwell
 from trainwell.config import ConfigError, load_config
 from trainwell.errors import TrainwellError
 from trainwell.optim import build_optimizer
-from trainwell.optim.schedules import build_schedule
+from trainwell.loop.schedule import build_schedule
 from trainwell.regularize import param_groups
-from trainwell.train import GradientClipping, Trainer
+from trainwell.loop import GradientClipping, Trainer
 
 
 def _net():

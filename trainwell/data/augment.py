@@ -1,7 +1,8 @@
 """Data augmentation (seed 002: more data against overfitting), for training batches only.
 
-On the fly, each training batch gets fresh random changes (``Augment``, a
-trainer callback; validation and test are never touched):
+On the fly, each training batch gets fresh random changes (``augment_batch``,
+applied by the loop's :class:`~trainwell.loop.Augment` callback; validation
+and test are never touched):
 
 * ``noise``: Gaussian noise of this standard deviation on every feature
   (on standardised features, it is in units of each feature's spread);
@@ -21,14 +22,11 @@ Before training, the training split can also grow (``expand_training_rows``):
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from trainwell.train.callbacks import Callback
-
-__all__ = ["Augment", "augment_batch", "check_augmentation", "expand_training_rows"]
+__all__ = ["augment_batch", "check_augmentation", "expand_training_rows"]
 
 
 def _shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:  # (batch, length)
@@ -90,30 +88,6 @@ def augment_batch(x: torch.Tensor, kind: str, g: torch.Generator, *, noise: floa
     if noise:
         x = x + noise * (1.0 if scale is None else scale) * torch.randn(x.shape, generator=g, dtype=x.dtype)
     return x
-
-
-class Augment(Callback):
-    """Augments every training batch at ``batch_start`` (seeded; its state is checkpointed).
-
-    Raises:
-        ValueError: a change that does not fit data of ``kind``.
-    """
-
-    def __init__(self, kind: str, seed: int = 0, scale: torch.Tensor | None = None, **changes: Any) -> None:
-        check_augmentation(kind, **{k: v for k, v in changes.items() if k != "noise"})
-        self.kind, self.changes = kind, changes
-        self.scale = scale  # per-feature std: noise is in units of each feature's spread
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def on_batch_start(self, trainer) -> None:
-        xb = trainer.xb
-        trainer.xb = augment_batch(xb, self.kind, self.generator, scale=self.scale, **self.changes).to(xb.device)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
 
 
 def expand_training_rows(x: torch.Tensor, y: torch.Tensor, *, duplicate: int = 0, gaussian: int = 0,

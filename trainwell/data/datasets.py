@@ -13,14 +13,14 @@ import random
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import torch
 from trainwell.errors import TrainwellError
 from trainwell.registry import Registry
 
-__all__ = ["DATASETS", "Data", "Raw", "Split", "load_data", "split_data"]
+__all__ = ["DATASETS", "Data", "DataSpec", "Raw", "Split", "load_data", "split_data"]
 
 Kind = Literal["tabular", "signal", "image", "sequence"]
 
@@ -38,6 +38,29 @@ class Split:
 
     def to(self, device: torch.device | str) -> "Split":
         return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model (and its loss) must know about the data: saved with the model, read back to rebuild it."""
+
+    input_shape: tuple[int, ...]
+    n_classes: int
+    kind: str = "tabular"
+    input_vocab: int | None = None     # sequence data: source token count
+    target_length: int | None = None   # sequence data: output steps
+    class_counts: tuple[int, ...] | None = None  # training rows per class (class-weighted losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input_shape": list(self.input_shape), "n_classes": self.n_classes, "kind": self.kind,
+                "input_vocab": self.input_vocab, "target_length": self.target_length,
+                "class_counts": None if self.class_counts is None else list(self.class_counts)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DataSpec":
+        counts = d.get("class_counts")
+        return cls(tuple(d["input_shape"]), int(d["n_classes"]), d.get("kind", "tabular"), d.get("input_vocab"),
+                   d.get("target_length"), None if counts is None else tuple(counts))
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,11 @@ class Data:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train.x.shape[1:])
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(self.input_shape, self.n_classes, self.kind, self.input_vocab, self.target_length,
+                        tuple(self.class_counts().tolist()))
 
 
 @dataclass(frozen=True)

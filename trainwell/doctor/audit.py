@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from trainwell.doctor.findings import Finding
+from trainwell.doctor.remedies import StandardizeInputs
 
 __all__ = ["BAD_LABELS", "NON_FINITE", "audit", "unusable_rows"]
 
@@ -124,5 +125,5 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
                                     {"std_spread": spread, "max_mean_over_std": centre,
                                      "constant_features": constant, "standardized_by_model": standardized},
                                     remedy="none needed: the model standardises its inputs" if standardized else "",
-                                    overrides=[] if standardized else ["data.standardize=true"]))
+                                    remedies=[] if standardized else [StandardizeInputs()]))
     return findings

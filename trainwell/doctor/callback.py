@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from trainwell.doctor.doctor import Doctor, Thresholds
+from trainwell.doctor.doctor import Doctor
+from trainwell.doctor.thresholds import Thresholds
 from trainwell.doctor.findings import Finding
-from trainwell.train.callbacks import Callback, CancelFit, EarlyStopping
+from trainwell.loop.callbacks import Callback, CancelFit, EarlyStopping
 
 __all__ = ["DoctorCallback"]
 
@@ -80,7 +81,7 @@ class DoctorCallback(Callback):
             return
         if overfit is not None:
             self._stopping, self._stopper.active = overfit, True
-            overfit.evidence["repaired_in_place"] = f"early stopping from epoch {logs['epoch']}"
+            overfit.repaired = f"early stopping from epoch {logs['epoch']}"
         self._stopper.on_epoch_end(trainer)  # the best epoch's weights; once active, stops after patience
         if self._stopping is None:
             self._stop_if_asked(seen)
@@ -88,7 +89,7 @@ class DoctorCallback(Callback):
     def on_fit_end(self, trainer) -> None:
         if self._stopping is not None and self._stopper.best_state is not None:
             self._stopper.on_fit_end(trainer)  # ends with the best validation epoch's weights
-            self._stopping.evidence["repaired_in_place"] = \
+            self._stopping.repaired = \
                 f"early stopping from epoch {self._stopping.epoch} (patience {self._stopper.patience}): stopped " \
                 f"at epoch {trainer.epoch}, weights of epoch {self._stopper.tracker.best_epoch} restored"
         if self.doctor is not None:

@@ -13,84 +13,9 @@ hand-written loop (three added lines) or in trainwell's trainer::
 Cost: the loss is checked for NaN on every step (one number); gradients,
 activations and update sizes are measured on every ``every``-th step only.
 
-Rules (thresholds in :class:`Thresholds`, each from the mechanism it tests):
-
-* vanishing / exploding gradients: RMS weight gradient of the first weighted
-  layer over the last's. Backpropagation multiplies one factor per layer;
-  a ratio below 1e-2 (above 1e2) means the factors shrink (grow) - sigmoid's
-  derivative, at most 0.25, gives 0.25^3 ~ 1.6e-2 after three layers, while
-  ReLU nets with He or torch's default init measure 0.1-0.3. Exploding also
-  when the weight gradients' RMS exceeds 10 (with a loss whose derivative is
-  bounded, as cross-entropy's, a weight gradient scales with the activations
-  it multiplies; 25 healthy benchmark runs stay below 0.04), when it grows
-  1000-fold since the first step to above 1, or when it becomes non-finite.
-  Vanishing also when the back-propagated (state) gradient at the first
-  activation is below 1e-3 of the one at the last: with too small a start it
-  shrinks layer by layer while the weight gradients keep their ratio, the
-  last layer's being as small as the activations it multiplies (Glorot &
-  Bengio 2010); healthy benchmark runs measure 0.04 (CNNs) to 4, vanishing
-  cases 1e-8 to 4e-4. Not vanishing when the first layer's gradient is
-  exactly 0 (weights) or any layer's units are dead (states): a product of
-  small derivatives shrinks a gradient, dead ReLUs (0 for every input) stop
-  it - that is dead_relu.
-* exploding gradients through time (seed 000: an RNN's gradient with respect
-  to an early state holds the recurrent matrix once per time step): the
-  gradient reaching a recurrent layer's first time step's input over the
-  last's, for a model that reads the last state. Above 10 the steps' factors
-  grow (healthy RNN, GRU, LSTM and seq2seq benchmark runs measure 0 to 1.2;
-  gated cells on 40 steps measure ~0, which is why no vanishing rule is made
-  from it). At step 0 one sample suffices - it measures the initial recurrent
-  weights, as the initialisation check does; later, two samples in a row.
-* saturation / dead ReLU: share of units whose derivative is ~0 (sigmoid/tanh
-  output within 3% of its limits; ReLU output 0 for every row of the batch),
-  above 60% / 50% of a layer, on two samples in a row.
-* learning rate: ``|dw| / |w|`` per step; healthy training moves weights by
-  ~1e-3 to 1e-2 of their size per step. Above 0.1 on two samples in a row the steps
-  overshoot (one sample is not enough: RMSprop's first step, without bias
-  correction, is 10x its rate); below 1e-6 nothing moves, and below 1e-4 on
-  a plateau it is why. Remedies size the new rate from the first measured
-  step, which is proportional to the rate (the gradient at the start does not
-  depend on it; later steps of an unstable run are amplified): the new rate
-  would have made that step 3e-2 of the weights - a third of the overshoot
-  threshold, within the 1e-3 to 6e-2 that healthy benchmark runs measure -
-  and a rate is lowered at least 10x. A first step above 0.1 followed by a
-  NaN loss or a divergence (before a second sample could confirm it) is a
-  rate too high too: the blow-up confirms the one sample. With the run's
-  length known, steps that add up to less than 1% of the weights over the
-  rest of the run (judged in its first quarter) are a rate too low at once,
-  not after a plateau; a rate that rose since the last sample is a warmup
-  and never too low.
-* divergence within an epoch: the loss ten times its first value.
-* bad initialisation: at step 0 the spread of the pre-activations falls
-  below 1/10 (or rises above 10x) of the first layer's by the last.
-* NaN loss: the cause is named: ``bad_input`` (the batch holds non-finite
-  rows), ``log_of_zero`` (every module's output is finite: the loss itself
-  took log(0), or a parameter-free module made a NaN from finite values),
-  ``exploding_gradients`` (gradients were large from step 0, or exploding
-  before any step overshot) or ``learning_rate_too_high`` (the first step
-  overshot, or nothing else explains the growth). A divergence names its
-  cause the same way.
-  The first module whose output became non-finite is named, apart from the
-  modules that only passed it on.
-* per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum,
-  and either above the untrained model's loss or for 50 updates or more: a
-  shorter rise below it may be a spike of a rate near the stability edge,
-  which comes back down - Lewkowycz et al. 2020, Cohen et al. 2021),
-  oscillation (the loss changed direction 5 times in 8 epochs by >10%, before
-  the training accuracy reached 0.9: swings around a fitted solution are noise),
-  plateau (less than 1% better in 5 epochs, and never 10% above where the
-  window started - a rise is not a plateau - before the loss has halved or the
-  training accuracy reached 0.9: slow convergence, and underfitting when the
-  training accuracy stays below 0.7; its remedy raises the rate only while
-  steps are smaller than the remedies' target),
-  overfitting (validation loss 5% above its minimum for 3 epochs and at its
-  worst since then - worse and worse, not jumping about a level - while the
-  training loss has stayed below its value at that minimum - seed 003's
-  picture; a training spike that drags validation up is instability - and
-  is below the untrained model's first loss, and the training accuracy,
-  where known, is not below underfitting's 0.7: good on the training data,
-  bad on validation. The training loss need not be below the validation
-  loss: a small validation set can be easier than the training set).
+The rules, their thresholds and why each has its value are in
+:mod:`trainwell.doctor.thresholds`; the rules that judge whole epochs are in
+:mod:`trainwell.doctor.epochs`.
 
 The doctor never stops the user's training: any error inside it is caught,
 said once, and the doctor carries on with what it can still measure.
@@ -101,60 +26,22 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
+from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
 from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, first_non_finite, layer_gradients,
                                      weighted_layers)
+from trainwell.doctor.thresholds import Thresholds
 
 __all__ = ["Doctor", "Thresholds"]
 
 
-def _bounded(history: list[Any], window: int = 20) -> list[Any]:
-    """The first entry and the latest ``window`` ones."""
-    return history if len(history) <= window + 1 else [history[0], *history[-window:]]
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Where each rule fires (see the module docstring for why these values)."""
-
-    vanishing_ratio: float = 1e-2
-    vanishing_state_ratio: float = 1e-3
-    exploding_ratio: float = 1e2
-    exploding_rms: float = 10.0
-    exploding_growth: float = 1e3
-    exploding_time_ratio: float = 10.0  # through time: healthy RNN/GRU/LSTM/seq2seq runs measure 0 to 1.2
-    saturated_share: float = 0.6
-    dead_share: float = 0.5
-    persist: int = 2
-    update_high: float = 0.1
-    update_low: float = 1e-6
-    run_move: float = 1e-2  # with the run's length known: steps that add up to less than this in it crawl
-    step_target: float = 3e-2  # learning-rate remedies aim at steps this size: a third of update_high
-    init_collapse: float = 0.1
-    init_explode: float = 10.0
-    plateau_epochs: int = 5
-    plateau_improvement: float = 0.01
-    plateau_band: float = 0.1  # a plateau's loss stays within this share above where it started
-    fitted_accuracy: float = 0.9
-    underfit_accuracy: float = 0.7
-    overfit_patience: int = 3
-    overfit_rise: float = 0.05
-    divergence_epochs: int = 3
-    divergence_factor: float = 1.5
-    divergence_jump: float = 10.0
-    spike_steps: int = 50  # a rise below the first loss shorter than this may be a spike, not divergence
-    oscillation_window: int = 8
-    oscillation_turns: int = 5
-    oscillation_size: float = 0.1
-
-
-class Doctor:
+class Doctor(EpochRules):
     """Watches a model and its optimizer; ``findings`` lists what went wrong.
 
     Args:
@@ -309,7 +196,7 @@ class Doctor:
                 and not self.has("divergence"):
             self._blew_up("divergence", {"loss": value, "first_loss": self._first_loss})
         if self.updates is not None and self.updates.ratios is not None:
-            self._update_ratios = _bounded(self._update_ratios + [self.updates.ratios])
+            self._update_ratios = bounded(self._update_ratios + [self.updates.ratios])
             finite = [r for r in self.updates.ratios if math.isfinite(r)]
             if finite:
                 self._update_peak = max(self._update_peak, statistics.median(finite))
@@ -346,7 +233,7 @@ class Doctor:
         overall = math.sqrt(sum(g * g for _, g, _ in present) / len(present))
         (first_i, first, _), (_, last, _) = present[0], present[-1]
         ratio = first / last if last > 0 else (math.inf if first > 0 else 1.0)
-        self._grads = _bounded(self._grads + [{"step": self.step, "rms": overall, "ratio": ratio}])
+        self._grads = bounded(self._grads + [{"step": self.step, "rms": overall, "ratio": ratio}])
         start = self._grads[0]["rms"]
         growth = overall / start if start > 0 else 1.0
         name = self.layers[first_i][0]
@@ -392,7 +279,7 @@ class Doctor:
                                "ratio_through_time": ratios[name]},
                               layer=name, cause="bad_initialisation" if from_start else "recurrence")
         if finding is not None and from_start:  # the recurrent matrix's start makes each step's factor > 1
-            finding.overrides = ["model.init=orthogonal"]
+            finding.remedies = [SetInit("orthogonal")]
             finding.remedy = "start the recurrent weights orthogonal: each time step's factor then keeps the " \
                              "gradient's size (where the start must stay, clip the gradient's global norm)"
 
@@ -450,21 +337,15 @@ class Doctor:
         size = self._first_step_size()
         if finding is None or size <= 0:
             return
-        factor = min(0.1, self.t.step_target / size)
-        finding.overrides = [o for o in finding.overrides if not o.startswith("optim.lr")] + \
-            [f"optim.lr*={factor:.3g}"]
-        finding.remedy = f"lower the learning rate about {1 / factor:.3g}x (the first step changed the weights by " \
-                         f"{size:.2g} of their size, the largest step by {self._update_peak:.2g}; the new rate " \
-                         f"aims at {self.t.step_target:.2g})"
+        scale, finding.remedy = lower_rate(size, self._update_peak, self.t.step_target)
+        finding.remedies = [r for r in finding.remedies if not isinstance(r, ScaleLR)] + [scale]
 
     def _lr_too_low(self, ratio: float, evidence: dict[str, Any]) -> None:
         """The remedy scales the rate so that steps come back to ``step_target`` of the weights."""
         finding = self._found("learning_rate_too_low", "warning", evidence)
         if finding is not None and ratio > 0:
-            factor = min(1e6, self.t.step_target / ratio)
-            finding.overrides = [f"optim.lr*={factor:.3g}"]
-            finding.remedy = f"raise the learning rate about {factor:.3g}x (steps are {ratio:.2g} of the weights; " \
-                             f"the new rate aims at {self.t.step_target:.2g})"
+            scale, finding.remedy = raise_rate(ratio, self.t.step_target)
+            finding.remedies = [scale]
 
     def _check_updates(self) -> None:
         ratios = self._update_ratios[-1]
@@ -568,125 +449,6 @@ class Doctor:
             self._blew_up("nan_loss", evidence, layer=trace["origin"])
         else:
             self._found("nan_loss", "error", evidence, cause="log_of_zero", layer=trace["origin"])
-
-    # ------------------------------------------------------------------ per epoch
-
-    def end_epoch(self, train_loss: float | None = None, val_loss: float | None = None,
-                  train_acc: float | None = None, val_acc: float | None = None, **more: float) -> None:
-        """Look at one epoch's summary (any of the numbers may be left out)."""
-        if self._broken:
-            self.epoch += 1
-            return
-        try:
-            record = {k: v for k, v in dict(train_loss=train_loss, val_loss=val_loss, train_acc=train_acc,
-                                             val_acc=val_acc, **more).items() if v is not None}
-            record = {k: float(v) for k, v in record.items()}
-            record["at_step"] = float(self.step)  # updates so far: how long a rise lasted, in steps
-            self._epochs = _bounded(self._epochs + [record], 60)
-            if math.isfinite(record.get("train_loss", math.nan)):
-                self._min_train_loss = min(self._min_train_loss, record["train_loss"])
-            val = record.get("val_loss", math.nan)
-            if math.isfinite(val) and (self._best_val is None or val < self._best_val[0]):
-                self._best_val = (val, self.epoch + 1, record.get("train_loss", math.nan))
-            self._check_epochs()
-        except Exception as err:
-            self._broken = True
-            self._note(f"the doctor stopped watching after an internal error: {type(err).__name__}: {err}")
-            self.close()
-        finally:
-            self.epoch += 1
-            self._say_new()
-
-    def _fitted(self, losses: list[float], accs: list[float], halved: bool = False) -> bool:
-        """The training data are (nearly) fitted: swings and plateaus from here on are noise, not a problem."""
-        return (halved and losses[-1] < 0.5 * losses[0]) or (bool(accs) and accs[-1] >= self.t.fitted_accuracy)
-
-    def _spike(self, loss: float) -> bool:
-        """The rising loss may still be a spike that comes back down, not a divergence.
-
-        A rate near the stability edge makes the loss rise for some steps and
-        then fall again, below where it was (the catapult of Lewkowycz et al.
-        2020; the edge of stability of Cohen et al. 2021): such spikes last
-        tens of updates and stay below the untrained model's loss. A rise above
-        that loss has undone all training, and one over ``spike_steps`` updates
-        is a trend; either is divergence.
-        """
-        if self._first_loss is None or loss > self._first_loss:
-            return False
-        ends = [(e["train_loss"], e["at_step"]) for e in self._epochs
-                if math.isfinite(e.get("train_loss", math.nan)) and "at_step" in e]
-        i = len(ends) - 1
-        while i > 0 and ends[i][0] > ends[i - 1][0]:
-            i -= 1
-        return i < len(ends) - 1 and self.step - ends[i][1] < self.t.spike_steps
-
-    def _series(self, key: str) -> list[float]:
-        return [e[key] for e in self._epochs if key in e and math.isfinite(e[key])]
-
-    def _check_epochs(self) -> None:
-        t = self.t
-        losses = self._series("train_loss")
-        if len(losses) > t.divergence_epochs:
-            tail = losses[-t.divergence_epochs - 1:]
-            if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * self._min_train_loss \
-                    and not self._spike(losses[-1]):
-                self._blew_up("divergence", {"train_loss": losses[-t.divergence_epochs - 1:],
-                                             "min_train_loss": self._min_train_loss})
-        accs = self._series("train_acc")
-        if len(losses) >= t.oscillation_window:
-            window = losses[-t.oscillation_window:]
-            diffs = [b - a for a, b in zip(window, window[1:])]
-            turns = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0)
-            size = statistics.mean(abs(d) for d in diffs) / max(statistics.mean(window), 1e-12)
-            if turns >= t.oscillation_turns and size > t.oscillation_size and not self._fitted(losses, accs):
-                self._found("oscillating_loss", "warning", {"train_loss": window, "turns": turns,
-                                                            "mean_change": size},
-                            cause="learning_rate_too_high")
-        if len(losses) > t.plateau_epochs:
-            before = losses[-t.plateau_epochs - 1]
-            gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)
-            flat = max(losses[-t.plateau_epochs:]) <= before * (1 + t.plateau_band)  # a rise is not a plateau
-            # a plateau after the loss has halved is convergence (noisy data stop somewhere), not a problem
-            if gain < t.plateau_improvement and flat and not self._fitted(losses, accs, halved=True):
-                cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
-                                          "learning_rate_too_high") if self.has(s)), None)
-                recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]  # recent step sizes
-                if cause is None and recent:
-                    if max(recent) < 100 * t.update_low:  # steps ~1e-4 of the weights or less, and nothing moves
-                        cause = "learning_rate_too_low"
-                        self._lr_too_low(max(recent), {"update_to_weight_median": recent, "train_loss": losses[-1]})
-                evidence = {"train_loss": losses[-t.plateau_epochs - 1:], "improvement": gain}
-                if accs:
-                    evidence["train_acc"] = accs[-1]
-                finding = self._found("slow_convergence", "warning", evidence, cause=cause)
-                if finding is not None and recent and max(recent) >= t.step_target:
-                    # steps are already as large as a remedy would make them: a higher rate is no cure
-                    finding.overrides = [o for o in finding.overrides if not o.startswith("optim.lr")]
-                    finding.remedy += f" (not the learning rate: steps are already {max(recent):.2g} of the weights)"
-                if accs and accs[-1] < t.underfit_accuracy:
-                    self._found("underfitting", "warning", evidence, cause=cause)
-        vals = self._series("val_loss")
-        if self._best_val is not None and len(vals) > t.overfit_patience and len(losses) == len(vals):
-            best_val, best_epoch, train_at_best = self._best_val
-            waited = self.epoch + 1 - best_epoch
-            # worse and worse: each epoch of the window 5% above the best, the latest the worst since the best
-            # (a validation loss that jumps about its level - noisy, not rising - comes back down within it)
-            rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):]) \
-                and vals[-1] >= max(vals[-waited:])
-            # good on the training data (its loss fell below the untrained model's, its accuracy is not
-            # underfitting's), bad on validation: seed 002's tree asks about the training data first
-            learnt = (self._first_loss is None or losses[-1] < self._first_loss) \
-                and not (accs and accs[-1] < t.underfit_accuracy)
-            # and the training loss kept improving meanwhile (seed 003's picture): never back above its value
-            # at the best validation epoch - a training spike that drags validation up is instability
-            improving = losses[-1] < train_at_best and max(losses[-waited:]) <= train_at_best
-            if waited >= t.overfit_patience and rising and improving and learnt:
-                evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
-                            "train_loss": losses[-1]}
-                vaccs = self._series("val_acc")
-                if accs and vaccs:
-                    evidence["accuracy_gap"] = accs[-1] - vaccs[-1]
-                self._found("overfitting", "warning", evidence)
 
     # ------------------------------------------------------------------ state
 

@@ -1,16 +1,21 @@
 """What the doctor says: findings, in the words of the notes.
 
 A :class:`Finding` names a symptom, its likely cause, where (layer, step,
-epoch), the numbers that triggered it, and the remedy - as config changes
-where trainwell can apply them (``doctor.repair: true``).
+epoch), the numbers that triggered it, and the remedy - in words, and as
+structured changes (:mod:`trainwell.doctor.remedies`) that a loop or
+trainwell's run layer (``doctor.repair: true``) can apply.
 
-The vocabulary, with the remedies of seeds 001-004 (see ../shared/SPEC.md G, H, D, J):
+The vocabulary, with the remedies of the notes:
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from trainwell.doctor.remedies import (AddClipping, AddDropout, AddNorm, AddResidual, AddWeightDecay, Remedy,
+                                       ScaleLR, SetActivation, SetInit, SetLoss, SetSchedule, StandardizeInputs,
+                                       StopEarly)
 
 __all__ = ["CAUSES", "NAN_REMEDIES", "SEVERITIES", "SYMPTOMS", "Finding", "Symptom"]
 
@@ -25,8 +30,8 @@ class Symptom:
     id: str
     means: str
     remedy: str
-    overrides: tuple[str, ...] = ()  # config changes that apply the remedy
-    then: tuple[str, ...] = ()  # the next step of the remedy, once its overrides are in place and it is still found
+    remedies: tuple[Remedy, ...] = ()  # the changes that apply the remedy
+    then: tuple[Remedy, ...] = ()  # the remedy's next step, once its changes are in place and it is still found
 
 
 SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
@@ -35,65 +40,65 @@ SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
             "(a product of many derivatives below 1: sigmoid's is at most 0.25)",
             "use ReLU (derivative 1), He/Xavier initialisation for the activation, batch norm, or residual "
             "connections",
-            ("model.activation=relu", "model.init=he_normal", "model.norm=batch")),
+            (SetActivation("relu"), SetInit("he_normal"), AddNorm("batch"))),
     Symptom("exploding_gradients",
             "the gradient grows layer by layer or step by step until updates throw the weights far away",
             "clip the gradient's global norm and lower the learning rate",
-            ("clip.max_norm=1.0", "optim.lr*=0.1")),
+            (AddClipping(1.0), ScaleLR(0.1))),
     Symptom("saturation",
             "sigmoid/tanh units sit near their limits, where the derivative is ~0 and they stop learning",
             "use ReLU, He/Xavier initialisation (smaller pre-activations), batch norm before the activation",
-            ("model.activation=relu", "model.init=he_normal"), ("model.norm=batch",)),
+            (SetActivation("relu"), SetInit("he_normal")), (AddNorm("batch"),)),
     Symptom("dead_relu",
             "ReLU units output 0 for every input, so their gradient is 0 and they never recover",
             "use leaky ReLU, a lower learning rate, He initialisation",
-            ("model.activation=leaky_relu", "optim.lr*=0.1", "model.init=he_normal")),
+            (SetActivation("leaky_relu"), ScaleLR(0.1), SetInit("he_normal"))),
     Symptom("nan_loss",
             "the loss is NaN or infinite: training cannot go on",
             "depends on the cause (see it); a numerically stable loss (cross-entropy from logits), clipping "
             "and a lower learning rate, or clean inputs",
             ()),
     Symptom("divergence", "the training loss keeps growing", "lower the learning rate or add a schedule",
-            ("optim.lr*=0.1",)),
+            (ScaleLR(0.1),)),
     Symptom("oscillating_loss", "the loss jumps up and down instead of settling: steps overshoot the minimum",
-            "lower the learning rate or decay it (a schedule)", ("optim.lr*=0.3", "schedule.name=cosine")),
+            "lower the learning rate or decay it (a schedule)", (ScaleLR(0.3), SetSchedule("cosine"))),
     Symptom("slow_convergence", "the loss has reached a plateau: it barely moves from epoch to epoch",
-            "raise the learning rate, use Adam, add batch norm", ("optim.lr*=3",)),
+            "raise the learning rate, use Adam, add batch norm", (ScaleLR(3.0),)),
     Symptom("underfitting", "the model is bad on the training data itself",
             "fix the optimisation first (vanishing gradients, learning rate, local minima), then a bigger model",
             ()),
     Symptom("overfitting", "good on the training data, worse and worse on the validation data",
             "early stopping restoring the best weights, dropout, weight decay, more data or augmentation",
-            ("early_stopping.enabled=true", "model.dropout=0.3", "reg.weight_decay=0.0005")),
+            (StopEarly(), AddDropout(0.3), AddWeightDecay(0.0005))),
     Symptom("learning_rate_too_high", "each update moves the weights by a large share of their size",
-            "lower the learning rate or add a schedule", ("optim.lr*=0.1",)),
+            "lower the learning rate or add a schedule", (ScaleLR(0.1),)),
     Symptom("learning_rate_too_low", "updates are tiny compared with the weights: learning crawls",
-            "raise the learning rate", ("optim.lr*=10",)),
+            "raise the learning rate", (ScaleLR(10.0),)),
     Symptom("bad_initialisation",
             "at step 0 the signal's variance collapses or explodes with depth (the rule of seed 004: it should "
             "stay the same from layer to layer)",
             "use He initialisation for ReLU, Xavier for tanh/sigmoid, or batch norm",
-            ("model.init=he_normal",)),
+            (SetInit("he_normal"),)),
     Symptom("data_leakage", "the same rows are in more than one of train, validation and test (数据穿越)",
             "remove the shared rows: validation and test scores are too optimistic", ()),
     Symptom("class_imbalance", "some classes have far fewer rows than others, and their recall suffers",
-            "class weights in the loss or resampling", ("loss=weighted_cross_entropy",)),
+            "class weights in the loss or resampling", (SetLoss("weighted_cross_entropy"),)),
     Symptom("unscaled_inputs", "features have very different scales, which slows and destabilises training",
-            "standardise the inputs (data.standardize=true)", ("data.standardize=true",)),
+            "standardise the inputs (data.standardize=true)", (StandardizeInputs(),)),
     Symptom("bad_input", "the data hold non-finite values or labels outside the model's outputs",
             "drop or fix the listed rows", ()),
     Symptom("degradation", "a deeper plain network trains worse than a shallower one (not overfitting: worse "
-            "on the training data)", "add residual connections or batch norm", ("model.residual=true",)),
+            "on the training data)", "add residual connections or batch norm", (AddResidual(),)),
 ]}
 
-# What to do about a NaN loss, by cause, and the config changes that do it.
-NAN_REMEDIES: dict[str, tuple[str, tuple[str, ...]]] = {
+# What to do about a NaN loss, by cause, and the changes that do it.
+NAN_REMEDIES: dict[str, tuple[str, tuple[Remedy, ...]]] = {
     "bad_input": ("drop or fix the listed rows", ()),
     "log_of_zero": ("use a numerically stable loss (cross-entropy from logits, log-softmax) and guard log/sqrt/division "
-                    "in the model", ("loss=cross_entropy",)),
+                    "in the model", (SetLoss("cross_entropy"),)),
     "exploding_gradients": ("clip the gradient's global norm and lower the learning rate",
-                            ("clip.max_norm=1.0", "optim.lr*=0.1")),
-    "learning_rate_too_high": ("lower the learning rate", ("optim.lr*=0.1",)),
+                            (AddClipping(1.0), ScaleLR(0.1))),
+    "learning_rate_too_high": ("lower the learning rate", (ScaleLR(0.1),)),
 }
 
 # Causes a finding can name (besides another symptom's id).
@@ -124,8 +129,10 @@ class Finding:
         evidence: the numbers that triggered it.
         remedy: what to do, in words.
         severity: ``info``, ``warning`` or ``error``.
-        overrides: config changes that apply the remedy (``key=value``; ``key*=f`` scales a number);
-            None (the default) takes the symptom's own, ``[]`` means none.
+        remedies: the changes that apply the remedy (:mod:`trainwell.doctor.remedies`); None (the
+            default) takes the symptom's own, ``[]`` means none.
+        repaired: what was already done about it during the run (early stopping restored the best
+            weights), or None; a repaired finding needs no further repair.
     """
 
     symptom: str
@@ -136,23 +143,28 @@ class Finding:
     cause: str | None = None
     layer: str | None = None
     remedy: str = ""
-    overrides: list[str] | None = None
+    remedies: list[Remedy] | None = None
+    repaired: str | None = None
 
     def __post_init__(self) -> None:
         if self.symptom not in SYMPTOMS:
             raise ValueError(f"unknown symptom {self.symptom!r}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
-        remedy, overrides = SYMPTOMS[self.symptom].remedy, SYMPTOMS[self.symptom].overrides
+        remedy, remedies = SYMPTOMS[self.symptom].remedy, SYMPTOMS[self.symptom].remedies
         if self.symptom == "nan_loss" and self.cause in NAN_REMEDIES:
-            remedy, overrides = NAN_REMEDIES[self.cause]
+            remedy, remedies = NAN_REMEDIES[self.cause]
         if not self.remedy:
             self.remedy = remedy
-        if self.overrides is None:  # not `not`: a remedy emptied on purpose stays empty when read back
-            self.overrides = list(overrides)
+        if self.remedies is None:  # not `not`: a remedy emptied on purpose stays empty when read back
+            self.remedies = list(remedies)
+        else:  # as written to diagnosis.json
+            self.remedies = [Remedy.from_dict(r) for r in self.remedies]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["remedies"] = [r.to_dict() for r in self.remedies]
+        return d
 
     def __str__(self) -> str:
         where = f" in {self.layer}" if self.layer else ""

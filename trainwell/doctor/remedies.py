@@ -1,94 +1,150 @@
-"""From findings to config changes: the repair plan (``doctor.repair: true``)."""
+"""Remedies as data: what a finding says to change, in PyTorch's terms, not in any config's.
+
+A finding carries a list of these. A hand-written loop applies them itself
+(``ScaleLR(0.1)``: multiply every group's ``lr`` by 0.1); trainwell's run
+layer turns them into config changes (:mod:`trainwell.runs.remedies`) and
+trains again. The sizing rules (how much to lower or raise a rate) are
+here too, so the doctor's rules only say what they measured.
+
+Example:
+    >>> from trainwell.doctor import ScaleLR
+    >>> ScaleLR(0.03).to_dict()
+    {'remedy': 'ScaleLR', 'factor': 0.03}
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from trainwell.doctor.findings import SYMPTOMS, Finding
-
-__all__ = ["plan_repair", "repairable", "resolve_overrides"]
-
-_ORDER = {"error": 0, "warning": 1, "info": 2}
-_WITH_OPTIONS = ("model.init", "model.activation", "model.norm")
-_ROOTS = ("unscaled_inputs", "bad_initialisation")
-# Symptoms whose remedy is left to the user (no safe config change).
-_MANUAL = {"bad_input", "data_leakage", "underfitting", "degradation"}
+__all__ = ["REMEDIES", "AddClipping", "AddDropout", "AddNorm", "AddResidual", "AddWeightDecay", "Remedy", "ScaleLR",
+           "SetActivation", "SetInit", "SetLoss", "SetSchedule", "StandardizeInputs", "StopEarly", "lower_rate",
+           "raise_rate"]
 
 
-def _get(cfg: Any, key: str) -> Any:
-    value = cfg
-    for part in key.split("."):
-        value = getattr(value, part)
-    return value
+@dataclass(frozen=True)
+class Remedy:
+    """One change that treats a finding. Subclasses hold its numbers and names."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remedy": type(self).__name__, **asdict(self)}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any] | Remedy) -> Remedy:
+        """The remedy a :meth:`to_dict` wrote (JSON in ``diagnosis.json``)."""
+        if isinstance(d, Remedy):
+            return d
+        kind = REMEDIES.get(d.get("remedy", ""))
+        if kind is None:
+            raise ValueError(f"unknown remedy {d.get('remedy')!r}; known: {sorted(REMEDIES)}")
+        return kind(**{f.name: d[f.name] for f in fields(kind) if f.name in d})
 
 
-def resolve_overrides(overrides: list[str], cfg: Any) -> list[str]:
-    """Turn ``key*=f`` into ``key=value`` using the current config; drop changes that change nothing."""
-    out = []
-    for item in overrides:
-        if "*=" in item:
-            key, factor = item.split("*=", 1)
-            current = _get(cfg, key)
-            if current is None:
-                continue
-            item = f"{key}={float(current) * float(factor):.6g}"
-        key, value = item.split("=", 1)
-        if str(_get(cfg, key)).lower() != value.lower():
-            out.append(item)
-            if key in _WITH_OPTIONS and _get(cfg, f"{key}_options"):  # options of the old choice do not carry over
-                out.append(f"{key}_options={{}}")
-    return out
+@dataclass(frozen=True)
+class ScaleLR(Remedy):
+    """Multiply every parameter group's learning rate by ``factor``."""
+
+    factor: float
 
 
-def _fits(cfg: Any, overrides: list[str]) -> list[str]:
-    """Leave out changes the model family refuses (a norm for recurrent nets, an activation for seq2seq)."""
-    family = cfg.model.name
-    keep = []
-    for item in overrides:
-        key = item.split("=")[0].rstrip("*")
-        if key == "model.norm" and family not in ("mlp", "cnn"):
-            continue
-        if key in ("model.activation", "model.init") and family in ("seq2seq", "logistic"):
-            continue
-        keep.append(item)
-    return keep
+@dataclass(frozen=True)
+class AddClipping(Remedy):
+    """Clip the gradients' global L2 norm to ``max_norm`` before each update."""
+
+    max_norm: float = 1.0
 
 
-def _changes(finding: Finding, cfg: Any) -> list[str]:
-    """The config changes the finding's remedy makes to ``cfg``: its overrides, or, once those are in place
-    and the problem is still there, the remedy's next step (``Symptom.then``)."""
-    return resolve_overrides(_fits(cfg, [o for o in finding.overrides if "=" in o]), cfg) \
-        or resolve_overrides(_fits(cfg, list(SYMPTOMS[finding.symptom].then)), cfg)
+@dataclass(frozen=True)
+class SetActivation(Remedy):
+    """Use this activation in the hidden layers."""
+
+    name: str
 
 
-def repairable(finding: Finding, cfg: Any) -> bool:
-    """Whether the finding has a remedy trainwell can apply to ``cfg``."""
-    return finding.severity != "info" and finding.symptom not in _MANUAL and \
-        "repaired_in_place" not in finding.evidence and bool(_changes(finding, cfg))
+@dataclass(frozen=True)
+class SetInit(Remedy):
+    """Start the weights with this scheme (a name of :data:`trainwell.init.INITS`)."""
+
+    name: str
 
 
-def plan_repair(findings: list[Finding], cfg: Any, tried: list[list[str]] = ()) -> tuple[Finding, list[str]] | None:
-    """The finding to repair first (root causes, then the most severe) and the config changes that repair it.
+@dataclass(frozen=True)
+class AddNorm(Remedy):
+    """Normalise every hidden layer (``batch``, ``layer``, ...)."""
 
-    Returns None when nothing found has a valid config remedy not already tried.
+    kind: str = "batch"
+
+
+@dataclass(frozen=True)
+class SetSchedule(Remedy):
+    """Decay the learning rate with this schedule (``cosine``, ``step``, ...)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class StopEarly(Remedy):
+    """Stop when the validation loss stops improving, restoring the best weights."""
+
+
+@dataclass(frozen=True)
+class AddDropout(Remedy):
+    """Drop hidden units with probability ``p`` in training."""
+
+    p: float = 0.3
+
+
+@dataclass(frozen=True)
+class AddWeightDecay(Remedy):
+    """Shrink the weights by ``value`` times the rate each step (L2)."""
+
+    value: float = 5e-4
+
+
+@dataclass(frozen=True)
+class SetLoss(Remedy):
+    """Use this loss (``cross_entropy`` from logits: numerically stable; ``weighted_cross_entropy``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class StandardizeInputs(Remedy):
+    """Standardise every feature to mean 0 and variance 1 with the training split's statistics."""
+
+
+@dataclass(frozen=True)
+class AddResidual(Remedy):
+    """Add identity shortcuts around the hidden blocks."""
+
+
+REMEDIES: dict[str, type[Remedy]] = {k.__name__: k for k in (
+    ScaleLR, AddClipping, SetActivation, SetInit, AddNorm, SetSchedule, StopEarly, AddDropout, AddWeightDecay,
+    SetLoss, StandardizeInputs, AddResidual)}
+
+
+def _rounded(factor: float) -> float:
+    return float(f"{factor:.3g}")
+
+
+def lower_rate(first_step: float, largest_step: float, target: float) -> tuple[ScaleLR, str]:
+    """The rate that would have made the first measured step ``target`` of the weights, at least 10x lower.
+
+    A step's size is the rate times a function of the gradient; at the first
+    step the gradient is the initial weights' and does not depend on the
+    rate, so the size is proportional to it.
+
+    Returns:
+        The remedy and its words.
     """
-    from trainwell.config import apply_overrides
-    from trainwell.errors import TrainwellError
+    factor = min(0.1, target / first_step)
+    return ScaleLR(_rounded(factor)), (f"lower the learning rate about {1 / factor:.3g}x (the first step changed the weights "
+                             f"by {first_step:.2g} of their size, the largest step by {largest_step:.2g}; the new "
+                             f"rate aims at {target:.2g})")
 
-    # Root causes first: data and initialisation problems exist before training and cause the rest
-    # (unscaled inputs make gradients explode; a bad start makes them vanish or explode).
-    # A finding caused by one of them (gradients exploding from the recurrent start) comes next, before its
-    # consequences (the NaN it led to).
-    for finding in sorted(findings, key=lambda f: (0 if f.symptom in _ROOTS else 1 if f.cause in _ROOTS else 2,
-                                                   _ORDER[f.severity])):
-        if not repairable(finding, cfg):
-            continue
-        changes = _changes(finding, cfg)
-        if changes in tried:
-            continue
-        try:
-            apply_overrides(cfg, changes)
-        except TrainwellError:  # a remedy this config cannot take
-            continue
-        return finding, changes
-    return None
+
+def raise_rate(step: float, target: float) -> tuple[ScaleLR, str]:
+    """The rate that brings steps of ``step`` of the weights back to ``target`` (at most 1e6x higher)."""
+    factor = min(1e6, target / step)
+    return ScaleLR(_rounded(factor)), (f"raise the learning rate about {factor:.3g}x (steps are {step:.2g} of the weights; "
+                             f"the new rate aims at {target:.2g})")

@@ -6,7 +6,7 @@
 :mod:`trainwell.optim.transforms` (momentum, adaptive scaling),
 :mod:`trainwell.optim.penalties` and :mod:`trainwell.optim.clipping` on the
 protocol of :mod:`trainwell.optim.base`. Newton's method is in
-:mod:`trainwell.optim.newton`; schedules in :mod:`trainwell.optim.schedules`; the
+:mod:`trainwell.optim.newton`; schedules (torch's own, built from a config) in :mod:`trainwell.loop.schedule`; the
 learning-rate range test in :mod:`trainwell.optim.lr_find`.
 """
 

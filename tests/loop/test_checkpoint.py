@@ -16,8 +16,8 @@ import torch
 
 import trainwell
 from trainwell.errors import TrainwellError
-from trainwell.train import CheckpointError, load_checkpoint, save_checkpoint
-from trainwell.train.checkpoint import latest_checkpoint
+from trainwell.loop import CheckpointError, load_checkpoint, save_checkpoint
+from trainwell.loop.checkpoint import latest_checkpoint
 
 CHILD = Path(__file__).with_name("_child.py")
 
@@ -86,7 +86,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_one(write, tmp_pat
 
 def test_resume_mid_epoch_in_process(tmp_path, reference):
     """Same as the kill test without a subprocess: stop by exception right after update 10."""
-    from trainwell.train import Callback
+    from trainwell.loop import Callback
 
     class Boom(Callback):
         def on_after_step(self, trainer):
@@ -193,7 +193,7 @@ def test_resume_refuses_a_different_config_and_finished_runs(tmp_path):
 def test_a_full_disk_stops_cleanly_and_keeps_earlier_checkpoints(tmp_path, monkeypatch):
     import safetensors.torch
 
-    from trainwell.train import checkpoint as ck  # (trainwell.train is also the train() function)
+    from trainwell.loop import checkpoint as ck
 
     monkeypatch.setattr(ck.time, "sleep", lambda s: None)
     real, calls = safetensors.torch.save_file, [0]
@@ -220,7 +220,7 @@ def test_a_full_disk_stops_cleanly_and_keeps_earlier_checkpoints(tmp_path, monke
 def test_a_transient_write_error_is_retried(tmp_path, monkeypatch):
     import safetensors.torch
 
-    from trainwell.train import checkpoint as ck  # (trainwell.train is also the train() function)
+    from trainwell.loop import checkpoint as ck
 
     monkeypatch.setattr(ck.time, "sleep", lambda s: None)
     real, calls = safetensors.torch.save_file, [0]
@@ -238,7 +238,7 @@ def test_a_transient_write_error_is_retried(tmp_path, monkeypatch):
 
 def test_the_last_good_state_is_a_copy_of_the_lowest_training_loss_epoch():
     from trainwell.data import Split
-    from trainwell.train import Callback, LastGoodState, Trainer
+    from trainwell.loop import Callback, LastGoodState, Trainer
 
     class Weights(Callback):  # what each epoch ended with, and a rate that makes the loss go back up
         def __init__(self):

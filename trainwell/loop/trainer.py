@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from trainwell.data.datasets import Split
-from trainwell.train.callbacks import EVENTS, Callback, CancelBatch, CancelEpoch, CancelFit
+from trainwell.loop.callbacks import EVENTS, Callback, CancelBatch, CancelEpoch, CancelFit
 
 __all__ = ["Trainer", "evaluate"]
 
@@ -77,7 +77,7 @@ class Trainer:
         val: the validation split, evaluated after every epoch (optional).
         epochs: the number of passes over ``train``.
         batch_size: rows per update (>= len(train) is full-batch gradient descent).
-        callbacks: see :mod:`trainwell.train.callbacks`.
+        callbacks: see :mod:`trainwell.loop.callbacks`.
         generator: the random source of the shuffles (seeded for reproducibility).
         forward: ``f(model, x, y) -> output`` for training steps (default
             ``model(x)``); a sequence model reads the targets (teacher forcing).

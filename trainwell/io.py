@@ -1,14 +1,29 @@
-"""Files of a run: atomic writes and safetensors reads shared by models and checkpoints."""
+"""Files: atomic writes, safetensors reads, and the saved-model format.
+
+The model file (``model.safetensors``) holds a model's tensors and, in its
+header, the format tag and what the model needs to know about the data
+(:class:`~trainwell.data.DataSpec` as JSON); its structure is the run's
+``config.yaml``. Reading a model file never unpickles anything.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
-__all__ = ["UnreadableFile", "atomic_save_safetensors", "atomic_write_text", "fsync_dir", "read_safetensors"]
+from trainwell.errors import TrainwellError
+
+__all__ = ["MODEL_FILE", "MODEL_FORMAT", "UnreadableFile", "atomic_save_safetensors", "atomic_write_text",
+           "fsync_dir", "read_model_file", "read_safetensors", "save_model"]
+
+MODEL_FILE = "model.safetensors"
+MODEL_FORMAT = "trainwell-model/1"
 
 
 class UnreadableFile(Exception):
@@ -75,3 +90,33 @@ def read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor
         return meta, load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise UnreadableFile(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+
+
+def save_model(model: nn.Module, run_dir: str | Path, meta: dict[str, Any]) -> Path:
+    """Write the parameters to ``run_dir/model.safetensors`` (atomically).
+
+    Args:
+        model: a model built by :func:`~trainwell.models.build_model`.
+        run_dir: an existing run directory (its ``config.yaml`` holds the structure).
+        meta: what the model knows of the data (``DataSpec.to_dict()``).
+    """
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return atomic_save_safetensors(Path(run_dir) / MODEL_FILE, state,
+                                   {"format": MODEL_FORMAT, "data": json.dumps(meta)})
+
+
+def read_model_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Header and tensors of a saved ``model.safetensors`` (never unpickles).
+
+    Raises:
+        TrainwellError: missing, unreadable, or not a trainwell model.
+    """
+    if not path.is_file():
+        raise TrainwellError(f"no saved model at {path}")
+    try:
+        header, state = read_safetensors(path)
+    except UnreadableFile as err:
+        raise TrainwellError(f"{path} is not a readable safetensors file ({err})") from None
+    if header.get("format") != MODEL_FORMAT:
+        raise TrainwellError(f"{path} is not a trainwell model (format {header.get('format')!r})")
+    return header, state

@@ -13,7 +13,7 @@ import signal
 import sys
 
 import trainwell
-from trainwell.train import Callback
+from trainwell.loop import Callback
 
 config, out, mode, n = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 
@@ -36,4 +36,4 @@ if mode == "write":
 
     os.replace = die_before_rename
 
-trainwell.train(config, out=out, callbacks=[KillAfterStep()], progress=False)
+trainwell.train(config, out=out, callbacks=[KillAfterStep()], progress=False, handle_signals=True)

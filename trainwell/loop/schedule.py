@@ -1,7 +1,8 @@
 """Learning-rate schedules (seeds 001-003): decay, warmup, reduce-on-plateau.
 
 The schedules are torch's own (``torch.optim.lr_scheduler``); this module
-builds them from a config and steps them once per epoch from a callback. A
+builds them from a config's ``schedule`` section (read as plain attributes)
+and steps them once per epoch from a callback. A
 linear warmup (from ``lr / (warmup_epochs + 1)`` up to ``lr``) can precede any
 of them. Per-group rates (per-layer multipliers) are kept: every schedule
 scales each group's own initial rate.
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler as sched
 
-from trainwell.train.callbacks import Callback, better_direction
+from trainwell.loop.callbacks import Callback, better_direction
 
 __all__ = ["LRSchedule", "build_schedule"]
 
@@ -35,6 +36,13 @@ class LRSchedule(Callback):
         elif self.scheduler is not None:
             self.scheduler.step()
 
+    def scale(self, factor: float) -> None:
+        """Scale the rates the schedule starts from and last set by ``factor`` (the optimizer's group rates are
+        the caller's to scale): the schedule keeps its place, on a rate ``factor`` times the old one."""
+        for s in (self.scheduler, self.warmup):
+            if s is not None:
+                s.load_state_dict(_scaled(s.state_dict(), factor))
+
     def state_dict(self) -> dict[str, Any]:
         return {"scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                 "warmup": self.warmup.state_dict() if self.warmup is not None else None}
@@ -50,6 +58,17 @@ class LRSchedule(Callback):
         for s in (self.scheduler, self.warmup):
             if s is not None and hasattr(s, "optimizer"):
                 s.optimizer._opt_called = True
+
+
+def _scaled(state: dict[str, Any], factor: float) -> dict[str, Any]:
+    """A torch scheduler's state dict with its start and last rates scaled (chained schedulers' too)."""
+    state = dict(state)
+    for key in ("base_lrs", "_last_lr"):
+        if state.get(key) is not None:
+            state[key] = [lr * factor for lr in state[key]]
+    if "_schedulers" in state:
+        state["_schedulers"] = [_scaled(s, factor) for s in state["_schedulers"]]
+    return state
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, cfg: Any, epochs: int) -> LRSchedule | None:

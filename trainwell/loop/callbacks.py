@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainwell.train.trainer import Trainer
+    from trainwell.loop.trainer import Trainer
 
 __all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "EarlyStopping", "GradientClipping",
            "HistoryFile", "MetricTracker", "ProgressBar"]

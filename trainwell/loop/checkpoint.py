@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from trainwell.errors import TrainwellError
-from trainwell.train.callbacks import Callback, MetricTracker
-from trainwell.train.files import UnreadableFile, atomic_save_safetensors, read_safetensors
+from trainwell.loop.callbacks import Callback, MetricTracker
+from trainwell.io import UnreadableFile, atomic_save_safetensors, read_safetensors
 
 __all__ = ["Checkpoint", "CheckpointError", "LastGoodState", "capture_rng", "config_digest", "latest_checkpoint",
            "load_checkpoint", "restore_rng", "save_checkpoint"]

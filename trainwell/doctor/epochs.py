@@ -1,0 +1,141 @@
+"""The doctor's rules on whole epochs: divergence, oscillation, plateaus, under- and overfitting.
+
+:class:`EpochRules` is the part of :class:`~trainwell.doctor.Doctor` that
+reads each epoch's summary (``end_epoch``); the per-step rules are in
+:mod:`trainwell.doctor.doctor`, the thresholds in :mod:`trainwell.doctor.thresholds`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from trainwell.doctor.remedies import ScaleLR
+
+__all__ = ["EpochRules", "bounded"]
+
+
+def bounded(history: list, window: int = 20) -> list:
+    """The first entry and the latest ``window`` ones."""
+    return history if len(history) <= window + 1 else [history[0], *history[-window:]]
+
+
+class EpochRules:
+    """Per-epoch rules, mixed into :class:`~trainwell.doctor.Doctor` (which holds the state they read)."""
+
+    def end_epoch(self, train_loss: float | None = None, val_loss: float | None = None,
+                  train_acc: float | None = None, val_acc: float | None = None, **more: float) -> None:
+        """Look at one epoch's summary (any of the numbers may be left out)."""
+        if self._broken:
+            self.epoch += 1
+            return
+        try:
+            record = {k: v for k, v in dict(train_loss=train_loss, val_loss=val_loss, train_acc=train_acc,
+                                             val_acc=val_acc, **more).items() if v is not None}
+            record = {k: float(v) for k, v in record.items()}
+            record["at_step"] = float(self.step)  # updates so far: how long a rise lasted, in steps
+            self._epochs = bounded(self._epochs + [record], 60)
+            if math.isfinite(record.get("train_loss", math.nan)):
+                self._min_train_loss = min(self._min_train_loss, record["train_loss"])
+            val = record.get("val_loss", math.nan)
+            if math.isfinite(val) and (self._best_val is None or val < self._best_val[0]):
+                self._best_val = (val, self.epoch + 1, record.get("train_loss", math.nan))
+            self._check_epochs()
+        except Exception as err:
+            self._broken = True
+            self._note(f"the doctor stopped watching after an internal error: {type(err).__name__}: {err}")
+            self.close()
+        finally:
+            self.epoch += 1
+            self._say_new()
+
+    def _fitted(self, losses: list[float], accs: list[float], halved: bool = False) -> bool:
+        """The training data are (nearly) fitted: swings and plateaus from here on are noise, not a problem."""
+        return (halved and losses[-1] < 0.5 * losses[0]) or (bool(accs) and accs[-1] >= self.t.fitted_accuracy)
+
+    def _spike(self, loss: float) -> bool:
+        """The rising loss may still be a spike that comes back down, not a divergence.
+
+        A rate near the stability edge makes the loss rise for some steps and
+        then fall again, below where it was (the catapult of Lewkowycz et al.
+        2020; the edge of stability of Cohen et al. 2021): such spikes last
+        tens of updates and stay below the untrained model's loss. A rise above
+        that loss has undone all training, and one over ``spike_steps`` updates
+        is a trend; either is divergence.
+        """
+        if self._first_loss is None or loss > self._first_loss:
+            return False
+        ends = [(e["train_loss"], e["at_step"]) for e in self._epochs
+                if math.isfinite(e.get("train_loss", math.nan)) and "at_step" in e]
+        i = len(ends) - 1
+        while i > 0 and ends[i][0] > ends[i - 1][0]:
+            i -= 1
+        return i < len(ends) - 1 and self.step - ends[i][1] < self.t.spike_steps
+
+    def _series(self, key: str) -> list[float]:
+        return [e[key] for e in self._epochs if key in e and math.isfinite(e[key])]
+
+    def _check_epochs(self) -> None:
+        t = self.t
+        losses = self._series("train_loss")
+        if len(losses) > t.divergence_epochs:
+            tail = losses[-t.divergence_epochs - 1:]
+            if all(b > a for a, b in zip(tail, tail[1:])) and losses[-1] > t.divergence_factor * self._min_train_loss \
+                    and not self._spike(losses[-1]):
+                self._blew_up("divergence", {"train_loss": losses[-t.divergence_epochs - 1:],
+                                             "min_train_loss": self._min_train_loss})
+        accs = self._series("train_acc")
+        if len(losses) >= t.oscillation_window:
+            window = losses[-t.oscillation_window:]
+            diffs = [b - a for a, b in zip(window, window[1:])]
+            turns = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0)
+            size = statistics.mean(abs(d) for d in diffs) / max(statistics.mean(window), 1e-12)
+            if turns >= t.oscillation_turns and size > t.oscillation_size and not self._fitted(losses, accs):
+                self._found("oscillating_loss", "warning", {"train_loss": window, "turns": turns,
+                                                            "mean_change": size},
+                            cause="learning_rate_too_high")
+        if len(losses) > t.plateau_epochs:
+            before = losses[-t.plateau_epochs - 1]
+            gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)
+            flat = max(losses[-t.plateau_epochs:]) <= before * (1 + t.plateau_band)  # a rise is not a plateau
+            # a plateau after the loss has halved is convergence (noisy data stop somewhere), not a problem
+            if gain < t.plateau_improvement and flat and not self._fitted(losses, accs, halved=True):
+                cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
+                                          "learning_rate_too_high") if self.has(s)), None)
+                recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]  # recent step sizes
+                if cause is None and recent:
+                    if max(recent) < 100 * t.update_low:  # steps ~1e-4 of the weights or less, and nothing moves
+                        cause = "learning_rate_too_low"
+                        self._lr_too_low(max(recent), {"update_to_weight_median": recent, "train_loss": losses[-1]})
+                evidence = {"train_loss": losses[-t.plateau_epochs - 1:], "improvement": gain}
+                if accs:
+                    evidence["train_acc"] = accs[-1]
+                finding = self._found("slow_convergence", "warning", evidence, cause=cause)
+                if finding is not None and recent and max(recent) >= t.step_target:
+                    # steps are already as large as a remedy would make them: a higher rate is no cure
+                    finding.remedies = [r for r in finding.remedies if not isinstance(r, ScaleLR)]
+                    finding.remedy += f" (not the learning rate: steps are already {max(recent):.2g} of the weights)"
+                if accs and accs[-1] < t.underfit_accuracy:
+                    self._found("underfitting", "warning", evidence, cause=cause)
+        vals = self._series("val_loss")
+        if self._best_val is not None and len(vals) > t.overfit_patience and len(losses) == len(vals):
+            best_val, best_epoch, train_at_best = self._best_val
+            waited = self.epoch + 1 - best_epoch
+            # worse and worse: each epoch of the window 5% above the best, the latest the worst since the best
+            # (a validation loss that jumps about its level - noisy, not rising - comes back down within it)
+            rising = all(v > best_val * (1 + t.overfit_rise) for v in vals[-min(waited, t.overfit_patience):]) \
+                and vals[-1] >= max(vals[-waited:])
+            # good on the training data (its loss fell below the untrained model's, its accuracy is not
+            # underfitting's), bad on validation: seed 002's tree asks about the training data first
+            learnt = (self._first_loss is None or losses[-1] < self._first_loss) \
+                and not (accs and accs[-1] < t.underfit_accuracy)
+            # and the training loss kept improving meanwhile (seed 003's picture): never back above its value
+            # at the best validation epoch - a training spike that drags validation up is instability
+            improving = losses[-1] < train_at_best and max(losses[-waited:]) <= train_at_best
+            if waited >= t.overfit_patience and rising and improving and learnt:
+                evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
+                            "train_loss": losses[-1]}
+                vaccs = self._series("val_acc")
+                if accs and vaccs:
+                    evidence["accuracy_gap"] = accs[-1] - vaccs[-1]
+                self._found("overfitting", "warning", evidence)

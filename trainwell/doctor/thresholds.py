@@ -1,0 +1,122 @@
+"""Where each of the doctor's rules fires, and why there.
+
+Rules (each threshold from the mechanism it tests):
+
+* vanishing / exploding gradients: RMS weight gradient of the first weighted
+  layer over the last's. Backpropagation multiplies one factor per layer;
+  a ratio below 1e-2 (above 1e2) means the factors shrink (grow) - sigmoid's
+  derivative, at most 0.25, gives 0.25^3 ~ 1.6e-2 after three layers, while
+  ReLU nets with He or torch's default init measure 0.1-0.3. Exploding also
+  when the weight gradients' RMS exceeds 10 (with a loss whose derivative is
+  bounded, as cross-entropy's, a weight gradient scales with the activations
+  it multiplies; 25 healthy benchmark runs stay below 0.04), when it grows
+  1000-fold since the first step to above 1, or when it becomes non-finite.
+  Vanishing also when the back-propagated (state) gradient at the first
+  activation is below 1e-3 of the one at the last: with too small a start it
+  shrinks layer by layer while the weight gradients keep their ratio, the
+  last layer's being as small as the activations it multiplies (Glorot &
+  Bengio 2010); healthy benchmark runs measure 0.04 (CNNs) to 4, vanishing
+  cases 1e-8 to 4e-4. Not vanishing when the first layer's gradient is
+  exactly 0 (weights) or any layer's units are dead (states): a product of
+  small derivatives shrinks a gradient, dead ReLUs (0 for every input) stop
+  it - that is dead_relu.
+* exploding gradients through time (seed 000: an RNN's gradient with respect
+  to an early state holds the recurrent matrix once per time step): the
+  gradient reaching a recurrent layer's first time step's input over the
+  last's, for a model that reads the last state. Above 10 the steps' factors
+  grow (healthy RNN, GRU, LSTM and seq2seq benchmark runs measure 0 to 1.2;
+  gated cells on 40 steps measure ~0, which is why no vanishing rule is made
+  from it). At step 0 one sample suffices - it measures the initial recurrent
+  weights, as the initialisation check does; later, two samples in a row.
+* saturation / dead ReLU: share of units whose derivative is ~0 (sigmoid/tanh
+  output within 3% of its limits; ReLU output 0 for every row of the batch),
+  above 60% / 50% of a layer, on two samples in a row.
+* learning rate: ``|dw| / |w|`` per step; healthy training moves weights by
+  ~1e-3 to 1e-2 of their size per step. Above 0.1 on two samples in a row the steps
+  overshoot (one sample is not enough: RMSprop's first step, without bias
+  correction, is 10x its rate); below 1e-6 nothing moves, and below 1e-4 on
+  a plateau it is why. Remedies size the new rate from the first measured
+  step, which is proportional to the rate (the gradient at the start does not
+  depend on it; later steps of an unstable run are amplified): the new rate
+  would have made that step 3e-2 of the weights - a third of the overshoot
+  threshold, within the 1e-3 to 6e-2 that healthy benchmark runs measure -
+  and a rate is lowered at least 10x. A first step above 0.1 followed by a
+  NaN loss or a divergence (before a second sample could confirm it) is a
+  rate too high too: the blow-up confirms the one sample. With the run's
+  length known, steps that add up to less than 1% of the weights over the
+  rest of the run (judged in its first quarter) are a rate too low at once,
+  not after a plateau; a rate that rose since the last sample is a warmup
+  and never too low.
+* divergence within an epoch: the loss ten times its first value.
+* bad initialisation: at step 0 the spread of the pre-activations falls
+  below 1/10 (or rises above 10x) of the first layer's by the last.
+* NaN loss: the cause is named: ``bad_input`` (the batch holds non-finite
+  rows), ``log_of_zero`` (every module's output is finite: the loss itself
+  took log(0), or a parameter-free module made a NaN from finite values),
+  ``exploding_gradients`` (gradients were large from step 0, or exploding
+  before any step overshot) or ``learning_rate_too_high`` (the first step
+  overshot, or nothing else explains the growth). A divergence names its
+  cause the same way.
+  The first module whose output became non-finite is named, apart from the
+  modules that only passed it on.
+* per epoch: divergence (the loss rose 3 epochs running to 1.5x its minimum,
+  and either above the untrained model's loss or for 50 updates or more: a
+  shorter rise below it may be a spike of a rate near the stability edge,
+  which comes back down - Lewkowycz et al. 2020, Cohen et al. 2021),
+  oscillation (the loss changed direction 5 times in 8 epochs by >10%, before
+  the training accuracy reached 0.9: swings around a fitted solution are noise),
+  plateau (less than 1% better in 5 epochs, and never 10% above where the
+  window started - a rise is not a plateau - before the loss has halved or the
+  training accuracy reached 0.9: slow convergence, and underfitting when the
+  training accuracy stays below 0.7; its remedy raises the rate only while
+  steps are smaller than the remedies' target),
+  overfitting (validation loss 5% above its minimum for 3 epochs and at its
+  worst since then - worse and worse, not jumping about a level - while the
+  training loss has stayed below its value at that minimum - seed 003's
+  picture; a training spike that drags validation up is instability - and
+  is below the untrained model's first loss, and the training accuracy,
+  where known, is not below underfitting's 0.7: good on the training data,
+  bad on validation. The training loss need not be below the validation
+  loss: a small validation set can be easier than the training set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Thresholds"]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where each rule fires (the module docstring says why these values)."""
+
+    vanishing_ratio: float = 1e-2
+    vanishing_state_ratio: float = 1e-3
+    exploding_ratio: float = 1e2
+    exploding_rms: float = 10.0
+    exploding_growth: float = 1e3
+    exploding_time_ratio: float = 10.0  # through time: healthy RNN/GRU/LSTM/seq2seq runs measure 0 to 1.2
+    saturated_share: float = 0.6
+    dead_share: float = 0.5
+    persist: int = 2
+    update_high: float = 0.1
+    update_low: float = 1e-6
+    run_move: float = 1e-2  # with the run's length known: steps that add up to less than this in it crawl
+    step_target: float = 3e-2  # learning-rate remedies aim at steps this size: a third of update_high
+    init_collapse: float = 0.1
+    init_explode: float = 10.0
+    plateau_epochs: int = 5
+    plateau_improvement: float = 0.01
+    plateau_band: float = 0.1  # a plateau's loss stays within this share above where it started
+    fitted_accuracy: float = 0.9
+    underfit_accuracy: float = 0.7
+    overfit_patience: int = 3
+    overfit_rise: float = 0.05
+    divergence_epochs: int = 3
+    divergence_factor: float = 1.5
+    divergence_jump: float = 10.0
+    spike_steps: int = 50  # a rise below the first loss shorter than this may be a spike, not divergence
+    oscillation_window: int = 8
+    oscillation_turns: int = 5
+    oscillation_size: float = 0.1

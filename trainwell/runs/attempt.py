@@ -1,0 +1,297 @@
+"""One attempt of a run: data made ready, a model built, trained and watched, its files written.
+
+An attempt has an explicit :class:`Kind`:
+
+* ``FRESH``   - a new run: a new directory, the data loaded and audited;
+* ``RESUME``  - an interrupted run continued from its checkpoint, exactly;
+* ``GO_ON``   - a repair that goes on from a kept state with new optimiser
+  settings, on the data that state trained on;
+* ``RESTART`` - a repair that starts again from scratch, in the same directory.
+
+:func:`run_attempt` trains and returns an :class:`Outcome`; the repair loop
+(:mod:`trainwell.runs.repair`) either replaces it by another attempt or
+finishes it (:meth:`Outcome.finish`: the model, metrics and diagnosis files).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwell.config import Config
+from trainwell.data import Data
+from trainwell.data.samplers import balanced_row_weights
+from trainwell.doctor import DoctorCallback, Finding, audit
+from trainwell.errors import TrainwellError
+from trainwell.io import atomic_write_text, save_model
+from trainwell.loop import (Callback, Checkpoint, EarlyStopping, GradientClipping, HistoryFile, LastGoodState,
+                            LRSchedule, ProgressBar, Trainer, build_schedule, evaluate)
+from trainwell.loop.checkpoint import config_digest, restore_rng
+from trainwell.metrics import best_epoch
+from trainwell.models import count_parameters
+from trainwell.optim.registry import build_optimizer
+from trainwell.runs import prepare
+from trainwell.runs.directory import new_run_dir, previous_audit, write_json
+from trainwell.runs.evaluation import build, make_run_loss, split_metrics
+from trainwell.runs.remedies import plan_repair, repairable
+from trainwell.runs.console import say
+from trainwell.runs.signals import SignalGuard, StopOnSignal
+
+__all__ = ["Attempt", "Kind", "Outcome", "device_of", "run_attempt", "teacher_forcing"]
+
+
+class Kind(Enum):
+    FRESH = "fresh"
+    RESUME = "resume"
+    GO_ON = "go on from a kept state"
+    RESTART = "restart"
+
+
+@dataclass
+class Attempt:
+    """What one attempt trains.
+
+    Attributes:
+        kind: see :class:`Kind`.
+        cfg: the config it trains with (a repair's, with its changes).
+        out: ``FRESH``: the directory asked for (None: ``runs/<timestamp>-<name>``); otherwise the run's.
+        data: ``FRESH``/``RESTART``: data as given or loaded (None: the config's data set); ``GO_ON``: the
+            data the kept state trained on, used as they are.
+        state: ``RESUME``: the checkpoint; ``GO_ON``: the kept state.
+        audit: ``GO_ON``: the audit's findings of the run's start.
+        lr_scale: ``GO_ON``: the new rate over the old (the optimizer's rates and the schedule are scaled).
+        callbacks: the caller's extra callbacks.
+        progress: show a progress bar and the findings (None: the config's ``train.progress``).
+        handle_signals: checkpoint and stop on SIGINT/SIGTERM.
+    """
+
+    kind: Kind
+    cfg: Config
+    out: str | Path | None = None
+    data: Data | None = None
+    state: dict[str, Any] | None = None
+    audit: list[Finding] = field(default_factory=list)
+    lr_scale: float = 1.0
+    callbacks: tuple[Callback, ...] = ()
+    progress: bool | None = None
+    handle_signals: bool = False
+
+
+def device_of(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainwellError(f"train.device={name} but no CUDA device is available; use train.device=cpu")
+    return torch.device(name)
+
+
+def teacher_forcing(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sequence models read the true previous target token in training."""
+    return model(x, y)
+
+
+@dataclass
+class Outcome:
+    """A trained attempt, before its files are finished."""
+
+    attempt: Attempt
+    dir: Path
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]          # best_epoch, epochs_run, train_seconds, n_parameters (all, once finished)
+    diagnosis: dict[str, Any]        # audit, findings, notes (with the doctor on)
+    model: nn.Module
+    data: Data                       # what it trained on (after resampling and augmentation)
+    loaded: Data                     # the data before them (a repair from scratch reuses it)
+    good: LastGoodState | None       # the kept state a repair may go on from
+    audit_findings: list[Finding]
+    device: torch.device
+    loss_fn: Any
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The audit's and the doctor's findings."""
+        return [Finding(**f) for f in self.diagnosis.get("audit", []) + self.diagnosis.get("findings", [])]
+
+    @cached_property
+    def val_accuracy(self) -> float:
+        """Validation accuracy alone: what a repair record keeps of an attempt it replaces."""
+        return evaluate(self.model, self.data.val.to(self.device), self.loss_fn)["accuracy"]
+
+    def finish(self) -> None:
+        """Write the attempt's files and full metrics: the model, metrics.json, diagnosis.json."""
+        save_model(self.model, self.dir, self.data.spec.to_dict())
+        self.metrics = {**split_metrics(self.model, self.data, self.device, self.loss_fn), **self.metrics}
+        if getattr(self.model, "init_report", None) is not None:  # model.init=pretrained: what was loaded
+            self.metrics["pretrained"] = self.model.init_report
+        write_json(self.dir / "metrics.json", self.metrics)
+        val = self.metrics["val"]
+        for f in self.audit_findings:  # what the imbalance did: the minority classes' recall on validation
+            if f.symptom == "class_imbalance" and val.get("per_class_recall"):
+                f.evidence["minority_val_recall"] = {str(c): val["per_class_recall"][c]  # JSON keys
+                                                     for c in f.evidence["minority_classes"]}
+        if self.diagnosis:
+            if self.attempt.kind is not Kind.RESUME:  # with the imbalance's minority recall, known now
+                self.diagnosis["audit"] = [f.to_dict() for f in self.audit_findings]
+            write_json(self.dir / "diagnosis.json", self.diagnosis)
+
+
+def _checked(cfg: Config, data: Data, findings: list[Finding]) -> Data:
+    """The data without rows no model can train on (dropped with ``doctor.repair``, else refused)."""
+    bad = prepare.bad_rows(data)
+    if bad and cfg.doctor.enabled and cfg.doctor.repair:
+        return prepare.drop_bad_rows(data, bad, findings)
+    if bad:
+        raise prepare.refuse_bad_rows(bad, data, cfg.doctor.enabled)
+    return data
+
+
+def _grown(cfg: Config, data: Data) -> Data:
+    """The training split resampled and with extra rows, as the config says."""
+    if cfg.data.imbalance.method not in ("none", "balanced_sampler"):
+        data = prepare.resample(data, cfg)
+    return prepare.expand(data, cfg)
+
+
+def run_attempt(a: Attempt) -> Outcome:
+    """Train one attempt (see :class:`Attempt`). Bad input raises before anything is written."""
+    cfg = a.cfg
+    device = device_of(cfg.train.device)
+    show = cfg.train.progress if a.progress is None else a.progress
+    # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []), \
+            SignalGuard(a.handle_signals) as guard:
+        torch.manual_seed(cfg.seed)
+        data = prepare.configured_data(cfg.data) if a.data is None else a.data
+        loaded = data
+        findings: list[Finding] = list(a.audit)
+        if a.kind in (Kind.FRESH, Kind.RESTART) and cfg.doctor.enabled:
+            findings = audit(data.train, data.val, data.test, n_classes=data.n_classes,
+                             standardized=cfg.data.standardize and data.kind != "sequence",
+                             balanced=cfg.data.imbalance.method != "none" or cfg.loss == "weighted_cross_entropy")
+        if a.kind is not Kind.GO_ON:
+            data = _checked(cfg, data, findings)
+        spec = data.spec  # before resampling: its class counts weight the loss
+        if a.kind is not Kind.GO_ON:
+            data = _grown(cfg, data)
+        augment = prepare.make_augment(data, cfg)
+        model = build(cfg, spec, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
+        optimizer = build_optimizer(model, cfg.optim, cfg.reg)
+        new_schedule = a.kind is Kind.GO_ON and "LRSchedule" not in a.state["trainer"]["callbacks"]
+        done = a.state["trainer"]["epoch"] if new_schedule else 0  # a schedule a repair added spans the epochs left
+        schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs - done)
+        loss_fn = make_run_loss(cfg, spec)
+        if a.kind is Kind.RESUME:
+            run_dir = Path(a.out)
+        else:  # only now: bad input writes nothing
+            run_dir = new_run_dir(a.out, cfg.run_name) if a.kind is Kind.FRESH else Path(a.out)
+            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        if cfg.doctor.enabled and a.kind is not Kind.RESUME:  # the audit of the start, kept by a resume
+            write_json(run_dir / "diagnosis.json", {"audit": [f.to_dict() for f in findings]})
+        for finding in findings:
+            say(show, str(finding))
+        trainer, doctor, good = _trainer(a, model, optimizer, loss_fn, data, device, run_dir, augment, schedule,
+                                         show, guard)
+        _load_state(a, model, optimizer, trainer, run_dir)
+        if a.state is not None:  # the epochs done so far
+            atomic_write_text(run_dir / "history.jsonl", "".join(_json_line(h) for h in trainer.history))
+        started = time.perf_counter()
+        # a problem of the data that the repair can fix (unscaled inputs, imbalance) is fixed before any training
+        fix_first = doctor is not None and cfg.doctor.repair and cfg.doctor.max_repairs > 0 \
+            and a.kind is not Kind.GO_ON and plan_repair(findings, cfg) is not None
+        history = [] if fix_first else trainer.fit()
+        seconds = time.perf_counter() - started
+    metrics: dict[str, Any] = {"best_epoch": best_epoch(history), "epochs_run": len(history),
+                               "train_seconds": seconds, "n_parameters": count_parameters(model)}
+    diagnosis: dict[str, Any] = {}
+    if doctor is not None:
+        diagnosis = {"audit": previous_audit(run_dir) if a.kind is Kind.RESUME else [f.to_dict() for f in findings],
+                     "findings": [f.to_dict() for f in doctor.findings],
+                     "notes": doctor.doctor.notes if doctor.doctor is not None else []}
+    return Outcome(a, run_dir, history, metrics, diagnosis, model, data, loaded, good, findings, device, loss_fn)
+
+
+def _json_line(h: dict[str, Any]) -> str:
+    return json.dumps(h) + "\n"
+
+
+def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.device, run_dir: Path,
+             augment, schedule, show: bool, guard: SignalGuard
+             ) -> tuple[Trainer, DoctorCallback | None, LastGoodState | None]:
+    """The trainer of an attempt with its callbacks, in the order they must run."""
+    cfg = a.cfg
+    c = cfg.checkpoint
+    checkpoint = Checkpoint(run_dir / "checkpoints", config_digest(cfg.to_yaml()), every_steps=c.every_steps,
+                            every_epochs=c.every_epochs, keep=c.keep, best=c.best) \
+        if (c.every_steps or c.every_epochs or c.best) else None
+    e = cfg.early_stopping
+    stopper = EarlyStopping(e.monitor, e.mode, e.min_delta, e.patience, e.restore_best) if e.enabled else None
+    doctor = DoctorCallback(cfg.doctor.every, on_finding=lambda f: say(show, str(f)),
+                            stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None,
+                            patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta) \
+        if cfg.doctor.enabled else None
+    good = LastGoodState(without=(DoctorCallback, Checkpoint)) \
+        if doctor is not None and cfg.doctor.repair and cfg.doctor.max_repairs > 0 else None
+    trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
+                      epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
+                      generator=torch.Generator().manual_seed(cfg.seed),
+                      forward=teacher_forcing if data.kind == "sequence" else None,
+                      row_weights=balanced_row_weights(data.train.y)
+                      if cfg.data.imbalance.method == "balanced_sampler" else None,
+                      callbacks=[*([augment] if augment else []),
+                                 *([GradientClipping(cfg.clip.max_norm, cfg.clip.value)]
+                                   if cfg.clip.max_norm or cfg.clip.value else []),
+                                 *([doctor] if doctor else []),
+                                 *([schedule] if schedule else []),
+                                 *([stopper] if stopper else []),
+                                 HistoryFile(run_dir / "history.jsonl"),
+                                 *([checkpoint] if checkpoint else []),
+                                 *([ProgressBar(cfg.run_name)] if show else []), *a.callbacks,
+                                 *([good] if good else []),  # after the doctor: an epoch it stopped is not kept
+                                 *([StopOnSignal(guard, checkpoint, run_dir)] if guard.enabled else [])])
+    return trainer, doctor, good
+
+
+def _load_state(a: Attempt, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: Trainer,
+                run_dir: Path) -> None:
+    """Load a resumed checkpoint, or a kept state a repair goes on from with the new rate."""
+    if a.kind is Kind.RESUME:
+        try:
+            model.load_state_dict(a.state["model"])
+            optimizer.load_state_dict(a.state["optimizer"])
+            trainer.load_state_dict(a.state["trainer"])
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise TrainwellError(f"the checkpoint in {run_dir} does not fit this run: "
+                                 f"{str(err).splitlines()[0]}") from None
+        restore_rng(a.state["rng"])
+    elif a.kind is Kind.GO_ON:
+        _go_on(a.state, a.lr_scale, model, optimizer, trainer)
+
+
+def _go_on(state: dict[str, Any], lr_scale: float, model: nn.Module, optimizer: torch.optim.Optimizer,
+           trainer: Trainer) -> None:
+    """Load a kept state into a repaired attempt: the optimizer's buffers stay, its rates are scaled by
+    ``lr_scale`` (the new rate / the old), and so is the run's own schedule, which keeps its place.
+
+    The doctor watches afresh (its findings were about the old settings) and
+    checkpoints start again (the old attempt's files are gone): the kept state
+    has neither's; the other callbacks (early stopping, history) carry on.
+    """
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    for group in optimizer.param_groups:  # per-group rates keep their ratios
+        group["lr"] *= lr_scale
+        if "initial_lr" in group:
+            group["initial_lr"] *= lr_scale
+    trainer.load_state_dict(state["trainer"])
+    for cb in trainer.callbacks:
+        if isinstance(cb, LRSchedule):  # torch's schedulers step from the group's rate (scaled above); the
+            cb.scale(lr_scale)          # rates they started from and last set are scaled too
+    restore_rng(state["rng"])

@@ -1,0 +1,13 @@
+"""What a run says on the terminal while it works (findings, repairs), on standard error."""
+
+from __future__ import annotations
+
+__all__ = ["say"]
+
+
+def say(show: bool, text: str) -> None:
+    """Print ``text`` to standard error when ``show`` (the run's progress setting)."""
+    if show:
+        from rich.console import Console  # rich's import costs ~50 ms: only when something is said
+
+        Console(stderr=True, highlight=False).print(text, markup=False)

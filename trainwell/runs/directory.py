@@ -1,0 +1,83 @@
+"""The run directory: where a run writes, and how a finished or interrupted one is read back.
+
+A run directory holds:
+
+* ``config.yaml``   - the full resolved config (every default filled in);
+* ``history.jsonl`` - one line per epoch;
+* ``metrics.json``  - final train/val/test metrics, per-class recall, best epoch;
+* ``diagnosis.json`` - the doctor's audit, findings, notes and repairs;
+* ``model.safetensors`` - the parameters (:mod:`trainwell.io`);
+* ``checkpoints/``  - checkpoints, for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from trainwell.config import Config, load_config
+from trainwell.errors import TrainwellError
+from trainwell.io import MODEL_FILE, atomic_write_text
+
+__all__ = ["clear_attempt", "new_run_dir", "previous_audit", "read_run", "write_json"]
+
+
+def new_run_dir(out: str | Path | None, name: str) -> Path:
+    """Create the directory of a new run: ``out`` (new or empty), or ``runs/<timestamp>-<name>``.
+
+    Raises:
+        TrainwellError: ``out`` holds files already, or cannot be created.
+    """
+    if out is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path("runs") / f"{stamp}-{name}"
+        path, i = base, 2
+        while path.exists():
+            path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    else:
+        path = Path(out)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise TrainwellError(f"--out {path} already exists and is not an empty directory; "
+                                 "choose a new directory (nothing was written)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrainwellError(f"cannot create run directory {path}: {err.strerror}") from None
+    return path
+
+
+def read_run(run_dir: str | Path) -> tuple[Path, Config]:
+    """The directory and config of a run.
+
+    Raises:
+        TrainwellError: no such directory, or not a run directory.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise TrainwellError(f"run directory not found: {run_dir}")
+    if not (run_dir / "config.yaml").is_file():
+        raise TrainwellError(f"{run_dir} is not a trainwell run directory (no config.yaml)")
+    return run_dir, load_config(run_dir / "config.yaml")
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(value, indent=2, default=str))
+
+
+def clear_attempt(run_dir: Path) -> None:
+    """Before a repaired attempt: drop the failed attempt's files (its checkpoints belong to another config)."""
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    for name in ("history.jsonl", "metrics.json", MODEL_FILE, "diagnosis.json"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def previous_audit(run_dir: Path) -> list[dict[str, Any]]:
+    """A resumed run keeps the audit of its start (written to diagnosis.json then)."""
+    try:
+        return json.loads((run_dir / "diagnosis.json").read_text())["audit"]
+    except (OSError, ValueError, KeyError):
+        return []
