@@ -16,11 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from trainwell.errors import TrainwellError
+from trainwell.lab.cli import lab_app
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Train neural networks so that training goes right.")
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+app.add_typer(lab_app, name="lab")
 
 __all__ = ["app", "main"]
 

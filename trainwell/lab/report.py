@@ -1,0 +1,79 @@
+"""``trainwell lab report DIR``: one plain, self-contained HTML page of a lab run.
+
+Every experiment with its claim, source, criterion, verdict, key numbers and its
+plots embedded as data URIs (no file or network access when opened). Every
+string from result.json is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from trainwell.errors import TrainwellError
+from trainwell.io import atomic_write_text
+from trainwell.lab.base import Result
+
+__all__ = ["render", "write_report"]
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
+section{border-top:1px solid #ccc;padding:1em 0} .v{font-weight:bold;padding:0 .4em;border-radius:3px}
+.confirmed{background:#c8f0c8}.refuted{background:#f6c6c6}.inconclusive{background:#f6ecb0}.error{background:#f99}
+img{max-width:100%;border:1px solid #eee} table{border-collapse:collapse} td,th{padding:.2em .6em;text-align:left}
+pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em;font-size:85%}"""
+
+
+def _results(directory: Path) -> list[Result]:
+    if not directory.is_dir():
+        raise TrainwellError(f"{directory} is not a directory written by `trainwell lab run`")
+    found = []
+    for path in sorted(directory.glob("*/result.json")):
+        try:
+            found.append(Result.read(path.parent))
+        except (OSError, ValueError, TypeError) as err:
+            raise TrainwellError(f"cannot read {path}: {err}") from None
+    if not found:
+        raise TrainwellError(f"no experiment results (NAME/result.json) in {directory}")
+    return found
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+
+
+def render(results: list[Result], title: str = "trainwell lab") -> str:
+    """The page's HTML for ``results`` (each result's PNGs read from its directory)."""
+    e = html.escape
+    rows = "".join(f'<tr><td><a href="#{e(r.name)}">{e(r.name)}</a></td><td><span class="v {e(r.verdict)}">'
+                   f"{e(r.verdict)}</span></td><td>{r.seconds:.1f} s</td></tr>" for r in results)
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style>"
+             f"</head><body><h1>{e(title)}</h1><table><tr><th>experiment</th><th>verdict</th><th>time</th></tr>"
+             f"{rows}</table>"]
+    for r in results:
+        images = "".join(_image(p) for p in sorted(r.dir.glob("*.png"))) if r.dir else ""
+        parts.append(
+            f'<section id="{e(r.name)}"><h2>{e(r.name)} <span class="v {e(r.verdict)}">{e(r.verdict)}</span></h2>'
+            f"<p><b>Claim.</b> {e(r.claim)}</p><p><b>Source.</b> {e(r.source)}</p>"
+            + (f"<p><b>Set-up.</b> {e(r.setup)}</p>" if r.setup else "")
+            + f"<p><b>Criterion.</b> {e(r.criterion)}</p><p><b>Why this verdict.</b> {e(r.reason)}</p>"
+            f"<p>seeds {e(json.dumps(r.seeds))}, quick {e(str(r.quick).lower())}, {r.seconds:.1f} s</p>{images}"
+            + (f"<details><summary>error</summary><pre>{e(r.error)}</pre></details>" if r.error else "")
+            + "</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(directory: str | Path, output: str | Path | None = None) -> Path:
+    """Write the HTML page of the lab run in ``directory`` (default ``directory/report.html``); return its path."""
+    directory = Path(directory)
+    results = _results(directory)
+    path = Path(output) if output is not None else directory / "report.html"
+    if path.is_dir():
+        raise TrainwellError(f"--output {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise TrainwellError(f"--output {path}: its directory does not exist")
+    atomic_write_text(path, render(results, f"trainwell lab: {directory.name}"))
+    return path
