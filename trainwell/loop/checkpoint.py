@@ -54,10 +54,11 @@ def config_digest(config_yaml: str) -> str:
 _SCALARS = (bool, int, float, str)
 
 
-def _flatten(obj: Any, tensors: dict[str, torch.Tensor], copy: bool = True) -> Any:
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], copy: bool = True,
+             buffers: dict[str, torch.Tensor] | None = None) -> Any:
     if isinstance(obj, torch.Tensor):
         key = f"t{len(tensors)}"
-        tensors[key] = obj.detach().to("cpu", copy=copy).contiguous()
+        tensors[key] = _to_host(obj.detach(), key, buffers) if copy else obj.detach().to("cpu").contiguous()
         return {"__tensor__": key}
     if isinstance(obj, np.ndarray):
         key = f"t{len(tensors)}"
@@ -67,16 +68,43 @@ def _flatten(obj: Any, tensors: dict[str, torch.Tensor], copy: bool = True) -> A
     if isinstance(obj, dict):
         if all(type(k) is str for k in obj) and all(v is None or type(v) in _SCALARS for v in obj.values()):
             return {"__dict__": obj}  # plain records (the history): JSON as they are, no walk
-        return {"__map__": [[k, _flatten(v, tensors, copy)] for k, v in obj.items()]}
+        return {"__map__": [[k, _flatten(v, tensors, copy, buffers)] for k, v in obj.items()]}
     if isinstance(obj, tuple):
-        return {"__tuple__": [_flatten(v, tensors, copy) for v in obj]}
+        return {"__tuple__": [_flatten(v, tensors, copy, buffers) for v in obj]}
     if isinstance(obj, list):
-        return [_flatten(v, tensors, copy) for v in obj]
+        return [_flatten(v, tensors, copy, buffers) for v in obj]
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, (np.integer, np.floating)):
         return obj.item()
     raise TypeError(f"cannot checkpoint a value of type {type(obj).__name__}")
+
+
+def _to_host(t: torch.Tensor, key: str, buffers: dict[str, torch.Tensor] | None) -> torch.Tensor:
+    """A host copy of ``t``: into ``buffers[key]`` when it has the same shape and dtype (reused between saves).
+
+    A CUDA tensor is copied without waiting (into pinned memory, as
+    ``torch.distributed.checkpoint.async_save`` does): the copy is queued on the
+    device's stream, and the writer waits for it (:func:`_copies_done`) before reading.
+    """
+    if buffers is None:
+        return t.to("cpu", copy=True).contiguous()
+    buf = buffers.get(key)
+    if buf is None or buf.shape != t.shape or buf.dtype != t.dtype:
+        buf = torch.empty(t.shape, dtype=t.dtype, pin_memory=t.is_cuda)
+        buffers[key] = buf
+    return buf.copy_(t, non_blocking=t.is_cuda)
+
+
+def _copies_done(devices: set[torch.device]) -> list[Any]:
+    """Events marking, on each device's stream, the end of the copies queued so far (none on the CPU)."""
+    events = []
+    for device in devices:
+        if device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record(torch.cuda.current_stream(device))
+            events.append(event)
+    return events
 
 
 def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
@@ -107,10 +135,16 @@ def _crc(state_json: str, tensors: dict[str, torch.Tensor]) -> str:
 
 # ----------------------------------------------------------------------------- files
 
-def _prepare(state: dict[str, Any], copy: bool = True) -> tuple[str, dict[str, torch.Tensor]]:
-    """Encode ``state`` as JSON plus its tensors; with ``copy``, a snapshot that training can run past."""
+def _prepare(state: dict[str, Any], copy: bool = True, buffers: dict[str, torch.Tensor] | None = None
+             ) -> tuple[str, dict[str, torch.Tensor]]:
+    """Encode ``state`` as JSON plus its tensors; with ``copy``, a snapshot that training can run past.
+
+    With ``buffers`` the copies go into those host tensors (kept between saves, so a
+    checkpoint every epoch does not allocate and page in a new copy of the state each time);
+    copies from a GPU may then still be in flight (see :func:`_copies_done`).
+    """
     tensors: dict[str, torch.Tensor] = {}
-    return json.dumps(_flatten(state, tensors, copy)), tensors
+    return json.dumps(_flatten(state, tensors, copy, buffers)), tensors
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any] | tuple[str, dict[str, torch.Tensor]],
@@ -232,6 +266,16 @@ class LastGoodState(Callback):
             self.epoch, self.train_loss = trainer.epoch, loss
 
 
+def _tensors_of(state: Any) -> list[torch.Tensor]:
+    if isinstance(state, torch.Tensor):
+        return [state]
+    if isinstance(state, dict):
+        return [t for v in state.values() for t in _tensors_of(v)]
+    if isinstance(state, (list, tuple)):
+        return [t for v in state for t in _tensors_of(v)]
+    return []
+
+
 def _copied(state: Any) -> Any:
     """The state with its tensors and arrays copied and its containers new (the rest is immutable)."""
     if isinstance(state, torch.Tensor):
@@ -281,6 +325,7 @@ class Checkpoint(Callback):
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
         self._link_best: Path | None = None  # make best.safetensors a link to this file once written
+        self._buffers: dict[str, torch.Tensor] = {}  # host copies of the state's tensors, reused between saves
 
     def on_fit_start(self, trainer) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -307,7 +352,11 @@ class Checkpoint(Callback):
                 "trainer": trainer.state_dict(), "rng": capture_rng()}
 
     def on_fit_end(self, trainer) -> None:
-        self.wait()
+        """The end of the run (or an error ending it) waits for the write in flight."""
+        try:
+            self.wait()
+        finally:
+            self._buffers = {}  # the host copy of the state is not held past the fit
 
     def wait(self) -> None:
         """Block until the checkpoint being written is on disk; raise its error if it failed."""
@@ -329,20 +378,37 @@ class Checkpoint(Callback):
             os.replace(tmp, best)  # atomic swap: the old best stays until the new one is in place
 
     def save(self, trainer, path: Path | None = None, *, wait: bool = False) -> Path:
-        """Snapshot the state now and write it (in the background unless ``wait``)."""
+        """Snapshot the state now and write it (in the background unless ``wait``).
+
+        The snapshot is taken on the calling (training) thread: the state's
+        tensors are copied to host buffers kept between saves, its other values
+        encoded as JSON, so training can go on changing the live state. The
+        file is then serialised, checksummed, fsync'ed and renamed on a writer
+        thread. A write still in flight is waited for first (and its error, if
+        it failed, raised here); ``wait=True`` (an interruption) writes on this
+        thread and returns once the file is on disk.
+
+        Raises:
+            CheckpointError: this write, or the previous background one, failed
+                (one line naming the file and the cause; earlier checkpoints are intact).
+        """
         self.wait()
         path = path or self.directory / f"step-{trainer.step:09d}.safetensors"
-        snapshot = _prepare(self.snapshot(trainer))
-        if self.background and not wait:
-            self._writer = threading.Thread(target=self._write, args=(path, snapshot), daemon=True,
-                                            name="trainwell-checkpoint")
-            self._writer.start()
-        else:
-            self._write(path, snapshot)
+        if not self.background or wait:  # written before training moves on: the live tensors, no copy
+            self._write(path, _prepare(self.snapshot(trainer), copy=False), [])
             self.wait()
+            return path
+        state = self.snapshot(trainer)
+        snapshot = _prepare(state, buffers=self._buffers)
+        events = _copies_done({t.device for t in _tensors_of(state)} if torch.cuda.is_initialized() else set())
+        self._writer = threading.Thread(target=self._write, args=(path, snapshot, events), daemon=True,
+                                        name="trainwell-checkpoint")
+        self._writer.start()
         return path
 
-    def _write(self, path: Path, snapshot: tuple[str, dict[str, torch.Tensor]]) -> None:
+    def _write(self, path: Path, snapshot: tuple[str, dict[str, torch.Tensor]], events: list[Any]) -> None:
+        for event in events:  # copies from a GPU queued by the snapshot
+            event.synchronize()
         for attempt in range(1, self.retries + 1):
             try:
                 save_checkpoint(path, snapshot, self.config_sha256)
@@ -353,6 +419,10 @@ class Checkpoint(Callback):
                                                   "earlier checkpoints are intact")
                     return
                 time.sleep(self.retry_wait)
+            except Exception as err:  # noqa: BLE001 - raised on the training thread by wait(), in one line
+                self._error = CheckpointError(f"cannot write checkpoint {path}: {type(err).__name__}: {err}; "
+                                              "earlier checkpoints are intact")
+                return
         if path.name.startswith("step-"):
             self.last_path = path
             self._prune()

@@ -160,10 +160,13 @@ class Trainer:
         x, n = self.train_split.x, len(self.train_split)
         self._fire("epoch_start")
         full_batch = self.batch_size >= n  # batch gradient descent: order does not matter, skip the copy
+        # the order is drawn on the CPU (one generator whatever the device) and sent without
+        # waiting: the device reads it in stream order, the host never blocks on the copy
         if self.row_weights is not None:  # a weighted draw with replacement (class-balanced epochs)
-            order = torch.multinomial(self.row_weights, n, replacement=True, generator=self.generator).to(x.device)
+            order = torch.multinomial(self.row_weights, n, replacement=True, generator=self.generator)
         else:
-            order = None if full_batch else torch.randperm(n, generator=self.generator).to(x.device)
+            order = None if full_batch else torch.randperm(n, generator=self.generator)
+        order = None if order is None else order.to(x.device, non_blocking=True)
         return {"order": order,
                 "next_batch": 0, "elapsed": 0.0,
                 "loss_sum": torch.zeros((), dtype=torch.float64, device=x.device),
@@ -193,6 +196,7 @@ class Trainer:
                 except CancelBatch:
                     continue
                 rows = len(self.yb)
+                # running sums stay on the device: read back once, at the end of the epoch
                 loss_sum += self.loss.detach().double() * rows
                 correct += (self.output.detach().argmax(1) == self.yb).sum()
                 p["seen"] += rows
