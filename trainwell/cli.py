@@ -162,6 +162,38 @@ def cv(
 
 
 @app.command()
+def tune(
+    config: Annotated[Optional[Path], typer.Argument(help="base YAML config")] = None,
+    space: Annotated[Optional[Path], typer.Option(help="YAML: config keys -> {log_uniform|uniform|int|choice: ...}")]
+    = None,
+    trials: Annotated[int, typer.Option(help="the study's total trials (complete, pruned or failed)")] = 20,
+    jobs: Annotated[int, typer.Option(help="worker processes on this host")] = 1,
+    storage: Annotated[Optional[str], typer.Option(help="postgresql://... or a journal file (default: in --out)")]
+    = None,
+    study: Annotated[Optional[str], typer.Option(help="study name (default: the config's run_name)")] = None,
+    sampler: Annotated[str, typer.Option(help="tpe, random or grid")] = "tpe",
+    metric: Annotated[str, typer.Option(help="val_accuracy (maximised) or val_loss (minimised)")] = "val_accuracy",
+    timeout: Annotated[Optional[float], typer.Option(help="seconds after which no new trial starts")] = None,
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key of the base config")] = [],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="study directory (default runs/tune-<study>)")]
+    = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Search hyper-parameters (Optuna): trials pruned by the median rule and by the doctor; best.yaml reruns."""
+    from trainwell.selection.tune import tune as run_tune
+
+    s = run_tune(config, space, trials=trials, jobs=jobs, storage=storage, study=study, sampler=sampler,
+                 timeout=timeout, out=out_dir, metric=metric, overrides=set_, progress=not quiet)
+    out.print(s["line"], markup=False)
+    if "best" in s:
+        out.print(f"best: trial {s['best']['number']}, {metric} {s['best']['value']:.4f}: {s['best']['changes']}",
+                  markup=False)
+    for note in s["notes"] + s["errors"]:
+        out.print(f"note: {note}", markup=False)
+    out.print(f"study directory: {s['dir']} (best.yaml, trials.csv, summary.json)", markup=False)
+
+
+@app.command()
 def ensemble(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config")] = None,
     members: Annotated[int, typer.Option(help="number of members")] = 5,
@@ -194,6 +226,25 @@ def ensemble(
     out.print(f"ensemble ({combine}): test accuracy {result['test']['accuracy']:.4f} "
               f"(mean member {mean:.4f})")
     out.print(f"directory: {result['dir']}")
+
+
+@app.command("one-class")
+def one_class(
+    config: Annotated[Optional[Path], typer.Argument(help="YAML config (its one_class and data sections)")] = None,
+    set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key: --set one_class.epochs=50")] = [],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="run directory (new or empty)")] = None,
+) -> None:
+    """One-class learning: an autoencoder learns the normal class alone and flags every other row."""
+    from trainwell.config import load_config
+    from trainwell.runs import train_one_class
+
+    result = train_one_class(load_config(config, set_), out=out_dir)
+    test = result["test"]
+    recall = test["per_class_recall"]
+    out.print(f"normal class: {result['normal_class']}   test: balanced accuracy {test['balanced_accuracy']:.4f}, "
+              f"outliers found {'-' if recall[1] is None else f'{recall[1]:.2f}'}, "
+              f"normal rows kept {'-' if recall[0] is None else f'{recall[0]:.2f}'}", markup=False)
+    out.print(f"run directory: {result['dir']}")
 
 
 def main() -> None:
