@@ -141,10 +141,8 @@ class Worker:
 
 def _sampler(w: Worker, space: Space, offset: int) -> Any:
     seed = w.seed + offset  # workers and later sessions draw different points
-    if w.sampler == "random":
+    if w.sampler in ("random", "grid"):  # the grid's points are queued trials (see _queue_grid)
         return optuna.samplers.RandomSampler(seed=seed)
-    if w.sampler == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
@@ -286,6 +284,29 @@ def _study_dir(out: str | Path | None, name: str) -> Path:
     return path
 
 
+def _queue_grid(study: Any, spec: StorageSpec, name: str, space: Space, trials: int) -> None:
+    """Queue the grid's points that the study has not tried or queued yet, up to ``trials`` in all.
+
+    Queued trials (Optuna's ``enqueue_trial``) are taken one by one by the workers, so no point runs
+    twice, however many workers there are (Optuna's ``GridSampler`` may repeat a point across workers).
+    """
+    import itertools
+
+    grid = space.grid()
+    with Storage(spec).claim(name):
+        have = counted(study.get_trials(deepcopy=False))
+        seen = {tuple(sorted(t.params.items())) for t in have}
+        seen |= {tuple(sorted(t.system_attrs.get("fixed_params", {}).items())) for t in have}
+        room = trials - len(have)
+        for point in itertools.product(*grid.values()):
+            params = dict(zip(grid, point))
+            if room <= 0:
+                break
+            if tuple(sorted(params.items())) not in seen:
+                study.enqueue_trial(params)
+                room -= 1
+
+
 def _open_study(spec: StorageSpec, name: str, metric: str, identity: dict[str, Any]) -> Any:
     """Create or load the study; refuse one started with another metric, space or base config."""
     storage = Storage(spec)
@@ -373,7 +394,9 @@ def _tune(cfg: Any, searched: Space, name: str, *, trials: int, jobs: int, stora
         _open_study(storage_spec(storage, Path("."), heartbeat), name, metric, identity)
     root = _study_dir(out, name)
     spec = storage_spec(storage, root.resolve(), heartbeat)
-    _open_study(spec, name, metric, identity)
+    opened = _open_study(spec, name, metric, identity)
+    if sampler == "grid":
+        _queue_grid(opened, spec, name, searched, trials)
     atomic_write_text(root / STUDY_FILE, json.dumps({"study": name, "storage": spec.describe(), "metric": metric,
                                                      "trials": trials, "space": searched.to_dict()}, indent=2))
     w = Worker(cfg.model_dump(mode="json"), searched.to_dict(), name, spec, str(root.resolve()), trials, metric,
