@@ -15,3 +15,13 @@ def tiny_config():
             "model": {"name": "mlp", "depth": 2, "width": 16, "dropout": 0.0},
             "optim": {"name": "adam", "lr": 0.01},
             "train": {"epochs": 4, "progress": False}}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` are long runs with a quick twin that always runs; TRAINWELL_FULL=1 runs them too."""
+    if os.environ.get("TRAINWELL_FULL") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: its quick version ran; TRAINWELL_FULL=1 runs this one")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

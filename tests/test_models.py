@@ -146,10 +146,19 @@ def test_every_norm_builds_in_mlp_and_cnn_and_trains(norm, name, kind):
     cfg = ModelConfig(name=name, width=8, depth=2, norm=norm, init="he_normal")
     shape = SHAPES[kind]
     model = build_model(cfg, shape, 3, kind)
-    out = model(torch.randn(6, *shape))
+    x, y = torch.randn(6, *shape), torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(1)  # the same dropout masks for both forward passes
+    out = model(x)
     assert out.shape == (6, 3) and torch.isfinite(out).all()
-    F.cross_entropy(out, torch.tensor([0, 1, 2, 0, 1, 2])).backward()
+    loss = F.cross_entropy(out, y)
+    loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with torch.no_grad():  # the gradient points downhill: a small step against it lowers the loss
+        for p in model.parameters():
+            if p.grad is not None:
+                p -= 1e-3 * p.grad
+    torch.manual_seed(1)
+    assert F.cross_entropy(model(x), y) < loss
 
 
 def test_maxout_widens_the_layer_before_it_by_k():

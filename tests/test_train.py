@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -84,7 +85,13 @@ def test_every_family_trains_from_a_config(name, tmp_path):
            "model": {"name": name, "width": 8, "depth": 1 if name != "logistic" else 0},
            "train": {"epochs": 1, "progress": False}}
     run = trainwell.train(cfg, out=tmp_path / name)
-    assert 0 <= run.metrics["test"]["accuracy"] <= 1 and len(run.history) == 1
+    assert len(run.history) == 1 and math.isfinite(run.history[0]["train_loss"])
+    test = run.data.test
+    with torch.no_grad():  # the metrics are the model's own, and the saved model is the same model
+        logits = run.model.eval()(test.x)
+    assert run.metrics["test"]["accuracy"] == pytest.approx(float((logits.argmax(1) == test.y).float().mean()))
+    assert run.metrics["test"]["loss"] == pytest.approx(float(F.cross_entropy(logits, test.y)), rel=1e-5)
+    assert evaluate_run(run.dir)["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
 
 
 def test_bad_input_writes_nothing(tmp_path):

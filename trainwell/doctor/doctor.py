@@ -31,17 +31,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainwell.doctor.blowups import BlowUpRules
 from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
 from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
-from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, first_non_finite, layer_gradients,
+from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, layer_gradients,
                                      weighted_layers)
 from trainwell.doctor.thresholds import Thresholds
 
 __all__ = ["Doctor", "Thresholds"]
 
 
-class Doctor(EpochRules):
+class Doctor(BlowUpRules, EpochRules):
     """Watches a model and its optimizer; ``findings`` lists what went wrong.
 
     Args:
@@ -382,73 +383,6 @@ class Doctor(EpochRules):
             return {}
         left = self.total_steps - self.step
         return {"steps_left": left, "most_the_run_can_move": size * left} if size * left < self.t.run_move else {}
-
-    def _overshoot(self) -> float | None:
-        """The first measured step's median size when it overshot (above ``update_high``), else None."""
-        if not self._update_ratios:
-            return None
-        size = statistics.median([r for r in self._update_ratios[0] if math.isfinite(r)] or [0.0])
-        return size if size > self.t.update_high else None
-
-    def _growth_cause(self) -> str:
-        """Why numbers grew until they overflowed or the loss diverged: exploding gradients or too large steps."""
-        if self._grads:
-            first = self._grads[0]
-            if first["ratio"] > self.t.exploding_ratio or first["rms"] > self.t.exploding_rms \
-                    or not math.isfinite(first["rms"]):
-                return "exploding_gradients"  # large from the start, before any step: depth or init
-        if self._overshoot() is not None:
-            return "learning_rate_too_high"
-        if self.has("exploding_gradients"):
-            return "exploding_gradients"
-        return "learning_rate_too_high"
-
-    def _blew_up(self, symptom: str, evidence: dict[str, Any], layer: str | None = None) -> None:
-        """Report a NaN loss or a divergence from numbers that grew, with its cause and a remedy sized for it.
-
-        One overshooting step is not a finding on its own (RMSprop's first step,
-        without bias correction, is 10x its rate, and that run is healthy); a
-        first step that overshot and a loss that then blew up is a learning rate
-        too high, and it is reported as that too.
-        """
-        cause = self._growth_cause()
-        finding = self._found(symptom, "error", evidence, cause=cause, layer=layer)
-        if cause != "learning_rate_too_high":
-            return
-        self._slow_down(finding)
-        size = self._overshoot()
-        if size is not None:
-            self._slow_down(self._found("learning_rate_too_high", "warning",
-                                        {"first_update_to_weight": size, "then": symptom}))
-
-    def _diagnose_nan(self, value: float, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
-        evidence: dict[str, Any] = {"loss": value}
-        for what, batch in (("inputs", inputs), ("targets", targets)):  # float targets: regression, soft labels
-            if batch is not None and batch.is_floating_point() and not bool(torch.isfinite(batch).all()):
-                bad = (~torch.isfinite(batch.reshape(len(batch), -1))).any(dim=1).nonzero().flatten().tolist()
-                evidence.update(rows_in_batch=bad[:20], n_rows=len(bad), where=what)
-                self._found("nan_loss", "error", evidence, cause="bad_input")
-                return
-        if inputs is None:
-            self._note("observe() got no inputs: the NaN's origin cannot be traced")
-            self._blew_up("nan_loss", evidence)
-            return
-        trace = first_non_finite(self.model, inputs)
-        evidence.update(passed_on=trace["passed_on"][:10])
-        if trace["origin"] is None:  # every module's output is finite: the loss made the NaN
-            evidence["output_max_abs"] = trace["output_max_abs"]
-            if trace["output_max_abs"] > 1e30:  # a stable loss overflows only on outputs near float32's limit
-                self._blew_up("nan_loss", evidence, layer="loss")
-            else:
-                self._found("nan_loss", "error", evidence, cause="log_of_zero", layer="loss")
-            return
-        module = dict(self.model.named_modules())[trace["origin"]]
-        has_params = any(True for _ in module.parameters(recurse=False))
-        evidence["origin_params_finite"] = trace["params_finite"]
-        if has_params or not trace["params_finite"]:
-            self._blew_up("nan_loss", evidence, layer=trace["origin"])
-        else:
-            self._found("nan_loss", "error", evidence, cause="log_of_zero", layer=trace["origin"])
 
     # ------------------------------------------------------------------ state
 

@@ -75,7 +75,7 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
           out: str | Path | None = None, callbacks: Sequence[Callback] = (),
           progress: bool | None = None, resume: str | Path | None = None, data: Data | None = None,
           handle_signals: bool = False) -> Run:
-    """Run seed 004's process from a config and write a run directory.
+    """Run the whole training process from a config and write a run directory.
 
     The doctor watches the run (``doctor.enabled``): the data are audited
     first, findings are printed as they appear and written to
