@@ -23,7 +23,7 @@
    of the model's and the optimizer's state_dicts to a temporary file, fsync,
    rename (less than trainwell keeps: no random states, no position, no history).
 
-    python benchmarks/checkpoint.py [--rounds 10] [--blocks 300] [--on-thread] [--floor]
+    python benchmarks/checkpoint.py [--rounds 10] [--blocks 300] [--on-thread] [--floor] [--threads 1]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from torch import nn
 
 import trainwell
 import trainwell.optim as two
-from _common import interleaved, machine, ratio_summary
+from _common import add_threads_argument, apply_threads, interleaved, machine, ratio_summary, spread
 from trainwell.loop import Checkpoint, save_checkpoint
 from trainwell.loop.checkpoint import capture_rng
 
@@ -73,21 +73,18 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=300)
     parser.add_argument("--on-thread", action="store_true", help="only measure the training thread's share")
     parser.add_argument("--floor", action="store_true", help="only the per-epoch cost, trainwell vs torch.save")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    apply_threads(args)
     print(f"machine: {machine()}")
-    if args.floor:  # chunks of each kind alternate, so both see the machine's drift; blocks pooled per kind
+    if args.floor:  # chunks of each kind alternate, so both see the machine's drift
+        floor(args.rounds, args.blocks, Path(tempfile.mkdtemp()))
+        return
+    if args.on_thread:
         d = Path(tempfile.mkdtemp())
-        pooled: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
-        for r in range(args.rounds):
-            for plain in ((False, True) if r % 2 == 0 else (True, False)):
-                for sink, values in zip(pooled[plain], block_times(args.blocks // args.rounds, d / f"floor-{r}-{plain}",
-                                                                   plain=plain)):
-                    sink += values
-        for plain, (on, off, epochs) in pooled.items():
-            cost, epoch = statistics.median(on) - statistics.median(off), statistics.median(epochs)
-            print(f"{'torch.save + fsync' if plain else 'trainwell Checkpoint'}: {len(on)} blocks with, {len(off)} "
-                  f"without; one per-epoch checkpoint costs {1e3 * cost:.2f} ms = {100 * cost / epoch:+.1f}% of a "
-                  f"{1e3 * epoch:.1f} ms epoch")
+        for background in (True, False):
+            print(f"Checkpoint.save holds the training thread {1e3 * on_thread_cost(background, d / str(background)):.2f}"
+                  f" ms per epoch ({'background writer' if background else 'synchronous write'}; median of 40)")
         return
     state = big_state()
     n = sum(v.numel() for v in state["model"].values())
@@ -114,6 +111,31 @@ def main() -> None:
           f"of a {1e3 * epoch:.1f} ms epoch (target <= 2%)")
 
 
+def floor(rounds: int, blocks: int, d: Path) -> None:
+    """Per-epoch cost of trainwell's checkpoint and of torch.save + fsync, in alternating chunks.
+
+    Each chunk (``blocks // rounds`` coin-drawn blocks) gives one estimate of each
+    kind's cost; the script prints every chunk's, their median and range (the
+    spread is the machine's noise), and the estimate from all blocks pooled.
+    """
+    pooled: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
+    per_chunk: dict[bool, list[float]] = {False: [], True: []}
+    for r in range(rounds):
+        for plain in ((False, True) if r % 2 == 0 else (True, False)):
+            on, off, epochs = block_times(blocks // rounds, d / f"floor-{r}-{plain}", plain=plain, seed=r)
+            per_chunk[plain].append(100 * (statistics.median(on) - statistics.median(off)) / statistics.median(epochs))
+            for sink, values in zip(pooled[plain], (on, off, epochs)):
+                sink += values
+            print(f"  chunk {r} {'torch.save' if plain else 'trainwell'}: {per_chunk[plain][-1]:+.1f}% "
+                  f"of a {1e3 * statistics.median(epochs):.1f} ms epoch", flush=True)
+    for plain, (on, off, epochs) in pooled.items():
+        cost, epoch = statistics.median(on) - statistics.median(off), statistics.median(epochs)
+        print(f"{'torch.save + fsync' if plain else 'trainwell Checkpoint'}: per chunk "
+              f"{spread(per_chunk[plain])} %; pooled {len(on)} blocks with, {len(off)} without: one per-epoch "
+              f"checkpoint costs {1e3 * cost:.2f} ms = {100 * cost / epoch:+.1f}% of a {1e3 * epoch:.1f} ms epoch"
+              f"{' (target <= 2%)' if not plain else ''}")
+
+
 class _CoinCheckpoint(Checkpoint):
     """The default checkpoint callback, saving at the end of a block's first epoch when the coin says so."""
 
@@ -135,7 +157,7 @@ class _CoinCheckpoint(Checkpoint):
                 self.save(trainer)
 
 
-def block_times(blocks: int, d: Path, per_run: int = 50, plain: bool = False
+def block_times(blocks: int, d: Path, per_run: int = 50, plain: bool = False, seed: int = 0
                 ) -> tuple[list[float], list[float], list[float]]:
     """Times of 2-epoch blocks with and without one checkpoint, and of every epoch.
 
@@ -143,7 +165,7 @@ def block_times(blocks: int, d: Path, per_run: int = 50, plain: bool = False
     blocks are measured: a checkpoint carries the run's history, so a 600-epoch run would price
     checkpoints of a run six times longer than the default.
     """
-    coins = [bool(c) for c in torch.randint(0, 2, (blocks,), generator=torch.Generator().manual_seed(0))]
+    coins = [bool(c) for c in torch.randint(0, 2, (blocks,), generator=torch.Generator().manual_seed(seed))]
     times, epochs = [], []
     for r, start in enumerate(range(0, blocks, per_run)):
         chunk = coins[start:start + per_run]

@@ -62,7 +62,7 @@ def test_training_goes_on_while_the_checkpoint_is_written_and_the_file_holds_the
     cb = Checkpoint(tmp_path, "cfg", every_epochs=1, best=False, keep=10)
     _trainer([weights, cb, Steps()]).fit()  # weights first: it records before the checkpoint is taken
     assert set(writers) == {"trainwell-checkpoint"}  # every file written off the training thread
-    assert cb._writer is None  # the end of the fit waited for the last write
+    assert cb._in_flight is None and cb._writer is None  # the end of the fit waited for the last write
     for step, (model, moments) in weights.at.items():
         state = load_checkpoint(tmp_path / f"step-{step:09d}.safetensors", "cfg")
         assert state["trainer"]["step"] == step
