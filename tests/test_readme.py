@@ -12,15 +12,27 @@ def _quick_start_lines():
     return [line for line in block.strip().splitlines() if line.strip()]
 
 
+def _ci_commands():
+    return [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "set ", "cd "))]
+
+
 def test_quick_start_is_two_lines_and_ci_runs_line_two():
     lines = _quick_start_lines()
     assert len(lines) == 2
     assert "trainwell train" in lines[0] and "pytest" in lines[1]
-    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
-          if line.strip() and not line.startswith(("#", "set ", "cd "))]
-    assert ci == [lines[1]]
+    assert _ci_commands()[0] == lines[1]
     for line in lines:
         assert "-c constraints.txt" in line  # never a CUDA build of torch
+
+
+def test_ci_then_builds_the_docs_strictly():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "set -euo pipefail" in ci
+    docs = _ci_commands()[1:]
+    assert len(docs) == 1, "CI runs the tests, then one docs build"
+    assert "-c constraints.txt" in docs[0] and "'.[docs]'" in docs[0]  # the extra from PyPI; torch stays pinned
+    assert "mkdocs build --strict" in docs[0]  # a warning (broken link, bad reference) fails CI
 
 
 def test_constraints_pin_the_cpu_build():
