@@ -1,7 +1,10 @@
 """The ``trainwell`` command.
 
-User errors (a bad config, an unknown name, a missing file) print one line on
-stderr and exit with code 2; nothing is written.
+Exit codes: 0 a run that completed (or stopped early by early stopping); 2 a
+user error (a bad config, an unknown name, a missing file: one line on stderr,
+nothing written); 3 a run that failed (its loss became NaN: it says where, the
+model file holds the last finite weights); 128 + N a run interrupted by signal
+N (130 for Ctrl-C, 143 for SIGTERM) after writing a checkpoint.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 app.add_typer(lab_app, name="lab")
 
-__all__ = ["app", "main"]
+__all__ = ["EXIT_FAILED", "app", "main"]
+
+EXIT_FAILED = 3  # a run that failed: its loss became NaN
 
 
 def _metrics_table(metrics: dict) -> Table:
@@ -76,6 +81,11 @@ def train(
     elif run.config.doctor.enabled:
         out.print("doctor: nothing found above info", markup=False)
     out.print(f"run directory: {run.dir}")
+    stopped = run.metrics.get("stopped")
+    if run.metrics.get("status") == "failed":
+        err.print(f"stopped at epoch {stopped['epoch']}, step {stopped.get('step', '?')}: {stopped['reason']}; "
+                  f"the model holds the last finite weights (details: {run.dir / 'diagnosis.json'})", markup=False)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

@@ -16,6 +16,7 @@ finishes it (:meth:`Outcome.finish`: the model, metrics and diagnosis files).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -71,6 +72,8 @@ class Attempt:
         callbacks: the caller's extra callbacks.
         progress: show a progress bar and the findings (None: the config's ``train.progress``).
         handle_signals: checkpoint and stop on SIGINT/SIGTERM.
+        record: the run's repairs so far and the config the user gave (written to diagnosis.json at the
+            attempt's start, so that an interrupted repaired run keeps them).
     """
 
     kind: Kind
@@ -83,6 +86,7 @@ class Attempt:
     callbacks: tuple[Callback, ...] = ()
     progress: bool | None = None
     handle_signals: bool = False
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 def device_of(name: str) -> torch.device:
@@ -114,6 +118,30 @@ class Outcome:
     audit_findings: list[Finding]
     device: torch.device
     loss_fn: Any
+    stopper: EarlyStopping | None    # the run's early stopping, if on
+
+    def _status(self) -> dict[str, Any]:
+        """How the attempt ended (``status``, and ``stopped`` when it did not run its epochs) and which weights
+        the model file holds."""
+        cfg, run = self.attempt.cfg, self.metrics
+        out: dict[str, Any] = {"status": "completed", "weights": "last epoch"}
+        s = self.stopper
+        if s is not None and s.restore_best and s.tracker.best_epoch is not None:
+            out["weights"] = f"best epoch {s.tracker.best_epoch} (early stopping)"
+        elif any(f.repaired for f in self.findings):
+            out["weights"] = "best epoch (the doctor's early stopping; see diagnosis.json)"
+        nan = next((f for f in self.findings if f.symptom == "nan_loss"), None)
+        train_loss = run.get("train", {}).get("loss")
+        if nan is not None or (train_loss is not None and not math.isfinite(train_loss)):
+            reason = f"nan loss ({nan.cause.replace('_', ' ')})" if nan is not None and nan.cause else "nan loss"
+            where = {"epoch": nan.epoch, "step": nan.step} if nan is not None else {"epoch": run["epochs_run"]}
+            out.update(status="failed", stopped={**where, "reason": reason})
+        elif s is not None and s.stopped_epoch is not None:
+            out.update(status="early_stopped", stopped={"epoch": s.stopped_epoch,
+                                                        "reason": f"early stopping (patience {s.patience})"})
+        elif run["epochs_run"] < cfg.train.epochs:
+            out.update(status="stopped", stopped={"epoch": run["epochs_run"], "reason": "the fit was cancelled"})
+        return out
 
     @property
     def findings(self) -> list[Finding]:
@@ -129,6 +157,7 @@ class Outcome:
         """Write the attempt's files and full metrics: the model, metrics.json, diagnosis.json."""
         save_model(self.model, self.dir, self.data.spec.to_dict())
         self.metrics = {**split_metrics(self.model, self.data, self.device, self.loss_fn), **self.metrics}
+        self.metrics.update(self._status())
         if getattr(self.model, "init_report", None) is not None:  # model.init=pretrained: what was loaded
             self.metrics["pretrained"] = self.model.init_report
         write_json(self.dir / "metrics.json", self.metrics)
@@ -194,10 +223,10 @@ def run_attempt(a: Attempt) -> Outcome:
             run_dir = new_run_dir(a.out, cfg.run_name) if a.kind is Kind.FRESH else Path(a.out)
             atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
         if cfg.doctor.enabled and a.kind is not Kind.RESUME:  # the audit of the start, kept by a resume
-            write_json(run_dir / "diagnosis.json", {"audit": [f.to_dict() for f in findings]})
+            write_json(run_dir / "diagnosis.json", {"audit": [f.to_dict() for f in findings], **a.record})
         for finding in findings:
             say(show, str(finding))
-        trainer, doctor, good = _trainer(a, model, optimizer, loss_fn, data, device, run_dir, augment, schedule,
+        trainer, doctor, good, stopper = _trainer(a, model, optimizer, loss_fn, data, device, run_dir, augment, schedule,
                                          show, guard)
         _load_state(a, model, optimizer, trainer, run_dir)
         if a.state is not None:  # the epochs done so far
@@ -214,8 +243,9 @@ def run_attempt(a: Attempt) -> Outcome:
     if doctor is not None:
         diagnosis = {"audit": previous_audit(run_dir) if a.kind is Kind.RESUME else [f.to_dict() for f in findings],
                      "findings": [f.to_dict() for f in doctor.findings],
-                     "notes": doctor.doctor.notes if doctor.doctor is not None else []}
-    return Outcome(a, run_dir, history, metrics, diagnosis, model, data, loaded, good, findings, device, loss_fn)
+                     "notes": doctor.doctor.notes if doctor.doctor is not None else [], **a.record}
+    return Outcome(a, run_dir, history, metrics, diagnosis, model, data, loaded, good, findings, device, loss_fn,
+                   stopper)
 
 
 def _json_line(h: dict[str, Any]) -> str:
@@ -224,7 +254,7 @@ def _json_line(h: dict[str, Any]) -> str:
 
 def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.device, run_dir: Path,
              augment, schedule, show: bool, guard: SignalGuard
-             ) -> tuple[Trainer, DoctorCallback | None, LastGoodState | None]:
+             ) -> tuple[Trainer, DoctorCallback | None, LastGoodState | None, EarlyStopping | None]:
     """The trainer of an attempt with its callbacks, in the order they must run."""
     cfg = a.cfg
     c = cfg.checkpoint
@@ -256,7 +286,7 @@ def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.de
                                  *([ProgressBar(cfg.run_name)] if show else []), *a.callbacks,
                                  *([good] if good else []),  # after the doctor: an epoch it stopped is not kept
                                  *([StopOnSignal(guard, checkpoint, run_dir)] if guard.enabled else [])])
-    return trainer, doctor, good
+    return trainer, doctor, good, stopper
 
 
 def _load_state(a: Attempt, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: Trainer,

@@ -13,6 +13,7 @@ A run directory holds:
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from trainwell.config import Config, load_config
 from trainwell.errors import TrainwellError
 from trainwell.io import MODEL_FILE, atomic_write_text
 
-__all__ = ["clear_attempt", "new_run_dir", "previous_audit", "read_run", "write_json"]
+__all__ = ["clear_attempt", "new_run_dir", "previous_audit", "previous_repairs", "read_run", "write_json"]
 
 
 def new_run_dir(out: str | Path | None, name: str) -> Path:
@@ -63,9 +64,20 @@ def read_run(run_dir: str | Path) -> tuple[Path, Config]:
     return run_dir, load_config(run_dir / "config.yaml")
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: JSON has no NaN, and most parsers refuse a bare one."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def write_json(path: Path, value: Any) -> None:
-    """Write ``value`` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(value, indent=2, default=str))
+    """Write ``value`` as indented JSON, atomically (non-finite numbers as null)."""
+    atomic_write_text(path, json.dumps(_finite(value), indent=2, default=str, allow_nan=False))
 
 
 def clear_attempt(run_dir: Path) -> None:
@@ -75,9 +87,20 @@ def clear_attempt(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
+def _diagnosis(run_dir: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads((run_dir / "diagnosis.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 def previous_audit(run_dir: Path) -> list[dict[str, Any]]:
     """A resumed run keeps the audit of its start (written to diagnosis.json then)."""
-    try:
-        return json.loads((run_dir / "diagnosis.json").read_text())["audit"]
-    except (OSError, ValueError, KeyError):
-        return []
+    return _diagnosis(run_dir).get("audit", [])
+
+
+def previous_repairs(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A resumed run keeps the repairs made before it was interrupted, and the config the user gave."""
+    saved = _diagnosis(run_dir)
+    return list(saved.get("repairs", [])), saved.get("config_given")

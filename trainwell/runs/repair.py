@@ -29,8 +29,9 @@ from trainwell.optim.lr_find import lr_range_test
 from trainwell.optim.registry import build_optimizer
 from trainwell.runs.attempt import Attempt, Kind, Outcome, device_of, run_attempt, teacher_forcing
 from trainwell.runs.console import say
-from trainwell.runs.directory import clear_attempt, read_run, write_json
+from trainwell.runs.directory import clear_attempt, previous_repairs, read_run, write_json
 from trainwell.runs.evaluation import build, make_run_loss
+from trainwell.runs.prepare import record_data
 from trainwell.runs.remedies import plan_repair
 
 __all__ = ["Run", "train"]
@@ -123,16 +124,23 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
         cfg = resolve_config(config)
         if overrides:
             cfg = apply_overrides(cfg, overrides)
+        cfg = record_data(cfg, data)  # the data file's sha256 and shape, or data.name: custom
         first = Attempt(Kind.FRESH, cfg, out=out, data=data)
     first.callbacks, first.progress, first.handle_signals = tuple(callbacks), progress, handle_signals
     return _repair_loop(first, data)
 
 
 def _repair_loop(first: Attempt, given: Data | None) -> Run:
-    """Attempts until no repair follows; every repair recorded in diagnosis.json."""
+    """Attempts until no repair follows; every repair recorded in diagnosis.json as it starts."""
     cfg = first.cfg
     repairs: list[dict[str, Any]] = []
-    tried: list[list[str]] = []
+    config_given = cfg.model_dump(mode="json")
+    if first.kind is Kind.RESUME:  # an interrupted repaired run: its repairs so far, and what the user gave
+        repairs, config_given = previous_repairs(Path(first.out))
+        config_given = config_given or cfg.model_dump(mode="json")
+        first.record = {"repairs": repairs, "config_given": config_given} if repairs else {}
+    tried: list[list[str]] = [r["changes"] for r in repairs]
+    finished = False
     outcome = run_attempt(first)
     while (plan := _next_plan(outcome, cfg, tried, len(repairs))) is not None:
         finding, changes = plan
@@ -153,8 +161,12 @@ def _repair_loop(first: Attempt, given: Data | None) -> Run:
             f"repair {len(repairs) + 1}: {finding.symptom}{f' ({finding.cause})' if finding.cause else ''} -> "
             f"{' '.join(changes)}, {start}")
         clear_attempt(outcome.dir)
+        repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
+                        "layer": finding.layer, "changes": changes, "from_epoch": good.epoch if good else 0,
+                        **({"lr_range_test": range_test} if range_test else {}), "before": before})
         common = dict(out=outcome.dir, callbacks=first.callbacks, progress=first.progress,
-                      handle_signals=first.handle_signals)
+                      handle_signals=first.handle_signals,
+                      record={"repairs": repairs, "config_given": config_given})
         if good is not None:  # on the data that state trained on (resampled, augmented: not again)
             loaded = outcome.loaded
             outcome = run_attempt(Attempt(Kind.GO_ON, cfg, data=outcome.data, state=good.state,
@@ -164,22 +176,21 @@ def _repair_loop(first: Attempt, given: Data | None) -> Run:
         else:
             same_data = given if given is not None or any(c.startswith("data.") for c in changes) else outcome.loaded
             outcome = run_attempt(Attempt(Kind.RESTART, cfg, data=same_data, **common))
-        repairs.append({"attempt": len(repairs) + 1, "symptom": finding.symptom, "cause": finding.cause,
-                        "layer": finding.layer, "changes": changes, "from_epoch": good.epoch if good else 0,
-                        **({"lr_range_test": range_test} if range_test else {}),
-                        "before": before})
         if _next_plan(outcome, cfg, tried, len(repairs)) is None:
             outcome.finish()
+            finished = True
             repairs[-1]["after"] = _record(outcome)
         else:
             repairs[-1]["after"] = _record(outcome, outcome.val_accuracy)
-    if not repairs:
+    if not finished:  # no repair was made: the first attempt is the run
         outcome.finish()
+        if repairs and "after" not in repairs[-1]:  # a resumed repaired attempt, now finished
+            repairs[-1]["after"] = _record(outcome)
     in_place = [f for f in outcome.findings if f.repaired is not None]
     repairs += [{"attempt": len(repairs) + 1, "symptom": f.symptom, "cause": f.cause, "layer": f.layer,
                  "changes": [f.repaired], "after": _record(outcome)} for f in in_place]
     if repairs:
-        outcome.diagnosis["repairs"] = repairs
+        outcome.diagnosis.update(repairs=repairs, config_given=config_given)
         write_json(outcome.dir / "diagnosis.json", outcome.diagnosis)
     return Run(outcome.dir, cfg, outcome.history, outcome.metrics, outcome.model, outcome.diagnosis, outcome.data)
 
