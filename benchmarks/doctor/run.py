@@ -1,7 +1,7 @@
 """The sick-run benchmark: does the doctor name what was broken, and can it repair it?
 
     python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT] [--rounds 3]
-                                    [--held-out | --held-out-2 | ... | --held-out-5]
+                                    [--held-out | --held-out-2 | ... | --held-out-6]
 
 For every case of cases.py: train with the doctor on, compare its findings
 with what was injected; for sick cases with a ``fix``, also train the
@@ -25,16 +25,42 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from cases import DATA, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HEALTHY, SICK, Case  # noqa: E402
+from cases import (DATA, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HEALTHY,  # noqa: E402
+                   SICK, Case)
+from held_out_6 import CUSTOM_6, Setup  # noqa: E402
+
+import torch  # noqa: E402
 
 import trainwell  # noqa: E402
 from _common import machine  # noqa: E402
 from trainwell.config import apply_overrides, resolve_config  # noqa: E402
-from trainwell.doctor import Finding, audit  # noqa: E402
+from trainwell.doctor import DoctorCallback, Finding, audit  # noqa: E402
+from trainwell.loop import Trainer  # noqa: E402
 from trainwell.errors import TrainwellError  # noqa: E402
 
 
+def diagnose_custom(case: Case) -> dict:
+    """A hand-built run: the audit, then trainwell's Trainer with the doctor's callback (or the case's own loop)."""
+    start = time.perf_counter()
+    built = CUSTOM_6[case.custom]()
+    if isinstance(built, Setup):
+        d = built.data
+        findings = audit(d.train, d.val, d.test, n_classes=d.n_classes)
+        doctor = DoctorCallback(every=10)
+        trainer = Trainer(built.model, built.optimizer, built.loss_fn, d.train, d.val, epochs=built.epochs,
+                          batch_size=built.batch_size, generator=torch.Generator().manual_seed(0),
+                          callbacks=[doctor, *built.callbacks])
+        trainer.fit()
+        findings = findings + doctor.findings
+    else:  # a hand-written loop returned its doctor's findings
+        findings = list(built)
+    return {"findings": [f for f in findings if f.severity != "info"], "seconds": time.perf_counter() - start,
+            "error": None}
+
+
 def diagnose(case: Case, out: Path) -> dict:
+    if case.custom:
+        return diagnose_custom(case)
     data = DATA[case.data]() if case.data else None
     start = time.perf_counter()
     try:
@@ -90,10 +116,13 @@ def main() -> None:
     parser.add_argument("--held-out-3", action="store_true", help="run the third held-out set instead (as the second)")
     parser.add_argument("--held-out-4", action="store_true", help="run the fourth held-out set instead (as the second)")
     parser.add_argument("--held-out-5", action="store_true", help="run the fifth held-out set instead (as the second)")
+    parser.add_argument("--held-out-6", action="store_true",
+                        help="run the sixth held-out set instead (issue 18: faults of published taxonomies)")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs of each twin and repaired run (median)")
     args = parser.parse_args()
     pool = HELD_OUT if args.held_out else HELD_OUT_2 if args.held_out_2 else HELD_OUT_3 if args.held_out_3 \
-        else HELD_OUT_4 if args.held_out_4 else HELD_OUT_5 if args.held_out_5 else SICK + HEALTHY
+        else HELD_OUT_4 if args.held_out_4 else HELD_OUT_5 if args.held_out_5 else HELD_OUT_6 if args.held_out_6 \
+        else SICK + HEALTHY
     cases = [c for c in pool if not args.only or c.name in args.only]
     print(f"machine: {machine()}; {sum(not c.healthy for c in cases)} sick and {sum(c.healthy for c in cases)} "
           f"healthy cases")
