@@ -117,21 +117,29 @@ def floor(rounds: int, blocks: int, d: Path) -> None:
     Each chunk (``blocks // rounds`` coin-drawn blocks) gives one estimate of each
     kind's cost; the script prints every chunk's, their median and range (the
     spread is the machine's noise), and the estimate from all blocks pooled.
+    Two clocks: wall time, and the process's CPU time (all its threads, the
+    writer's included), which other processes on the machine barely disturb:
+    it is what a checkpoint costs when no core is spare.
     """
-    pooled: dict[bool, tuple[list, list, list]] = {False: ([], [], []), True: ([], [], [])}
-    per_chunk: dict[bool, list[float]] = {False: [], True: []}
+    clocks = ("wall", "cpu")
+    pooled = {(plain, c): ([], [], []) for plain in (False, True) for c in clocks}
+    per_chunk: dict[tuple[bool, str], list[float]] = {key: [] for key in pooled}
     for r in range(rounds):
         for plain in ((False, True) if r % 2 == 0 else (True, False)):
-            on, off, epochs = block_times(blocks // rounds, d / f"floor-{r}-{plain}", plain=plain, seed=r)
-            per_chunk[plain].append(100 * (statistics.median(on) - statistics.median(off)) / statistics.median(epochs))
-            for sink, values in zip(pooled[plain], (on, off, epochs)):
-                sink += values
-            print(f"  chunk {r} {'torch.save' if plain else 'trainwell'}: {per_chunk[plain][-1]:+.1f}% "
-                  f"of a {1e3 * statistics.median(epochs):.1f} ms epoch", flush=True)
-    for plain, (on, off, epochs) in pooled.items():
+            measured = block_times(blocks // rounds, d / f"floor-{r}-{plain}", plain=plain, seed=r)
+            for c in clocks:
+                on, off, epochs = measured[c]
+                per_chunk[plain, c].append(100 * (statistics.median(on) - statistics.median(off))
+                                           / statistics.median(epochs))
+                for sink, values in zip(pooled[plain, c], (on, off, epochs)):
+                    sink += values
+            print(f"  chunk {r} {'torch.save' if plain else 'trainwell'}: wall {per_chunk[plain, 'wall'][-1]:+.1f}%, "
+                  f"cpu {per_chunk[plain, 'cpu'][-1]:+.1f}% of a {1e3 * statistics.median(measured['wall'][2]):.1f} ms "
+                  f"epoch", flush=True)
+    for (plain, c), (on, off, epochs) in pooled.items():
         cost, epoch = statistics.median(on) - statistics.median(off), statistics.median(epochs)
-        print(f"{'torch.save + fsync' if plain else 'trainwell Checkpoint'}: per chunk "
-              f"{spread(per_chunk[plain])} %; pooled {len(on)} blocks with, {len(off)} without: one per-epoch "
+        print(f"{'torch.save + fsync' if plain else 'trainwell Checkpoint'} [{c}]: per chunk "
+              f"{spread(per_chunk[plain, c])} %; pooled {len(on)} blocks with, {len(off)} without: one per-epoch "
               f"checkpoint costs {1e3 * cost:.2f} ms = {100 * cost / epoch:+.1f}% of a {1e3 * epoch:.1f} ms epoch"
               f"{' (target <= 2%)' if not plain else ''}")
 
@@ -144,7 +152,7 @@ class _CoinCheckpoint(Checkpoint):
         self.coins, self.marks, self.plain = coins, [], plain
 
     def on_epoch_start(self, trainer) -> None:
-        self.marks.append(time.perf_counter())
+        self.marks.append((time.perf_counter(), time.process_time()))
 
     def on_epoch_end(self, trainer) -> None:
         block, first = divmod(trainer.epoch - 1, 2)
@@ -158,29 +166,34 @@ class _CoinCheckpoint(Checkpoint):
 
 
 def block_times(blocks: int, d: Path, per_run: int = 50, plain: bool = False, seed: int = 0
-                ) -> tuple[list[float], list[float], list[float]]:
-    """Times of 2-epoch blocks with and without one checkpoint, and of every epoch.
+                ) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """Times of 2-epoch blocks with and without one checkpoint, and of every epoch, by clock (wall, cpu).
 
     Runs of ``2 * per_run + 1`` epochs (about the default run's 100) are repeated until ``blocks``
     blocks are measured: a checkpoint carries the run's history, so a 600-epoch run would price
     checkpoints of a run six times longer than the default.
     """
     coins = [bool(c) for c in torch.randint(0, 2, (blocks,), generator=torch.Generator().manual_seed(seed))]
-    times, epochs = [], []
+    marks: list[tuple[float, float]] = []
+    times: dict[int, list[float]] = {0: [], 1: []}
+    epochs: dict[int, list[float]] = {0: [], 1: []}
     for r, start in enumerate(range(0, blocks, per_run)):
         chunk = coins[start:start + per_run]
         cb = _CoinCheckpoint(d / f"coin-{r}", chunk, plain)
         trainwell.train(overrides=[f"train.epochs={2 * len(chunk) + 1}", "checkpoint.every_epochs=null",
                                    "checkpoint.best=false"], out=d / f"coin-run-{r}", callbacks=[cb], progress=False)
-        starts = cb.marks
-        times += [starts[2 * b + 2] - starts[2 * b] for b in range(len(chunk))]
-        epochs += [b - a for a, b in zip(starts, starts[1:])]
-    return [t for t, c in zip(times, coins) if c], [t for t, c in zip(times, coins) if not c], epochs
+        marks = cb.marks
+        for i in (0, 1):
+            starts = [m[i] for m in marks]
+            times[i] += [starts[2 * b + 2] - starts[2 * b] for b in range(len(chunk))]
+            epochs[i] += [b - a for a, b in zip(starts, starts[1:])]
+    return {c: ([t for t, k in zip(times[i], coins) if k], [t for t, k in zip(times[i], coins) if not k], epochs[i])
+            for i, c in enumerate(("wall", "cpu"))}
 
 
 def checkpoint_cost_per_epoch(blocks: int, d: Path) -> tuple[float, float, float]:
     """Median time of a 2-epoch block with and without one checkpoint, and the median epoch."""
-    on, off, epochs = block_times(blocks, d)
+    on, off, epochs = block_times(blocks, d)["wall"]
     return statistics.median(on), statistics.median(off), statistics.median(epochs)
 
 
