@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import importlib.util
 import inspect
 import threading
 import time
@@ -94,12 +95,21 @@ def storage_spec(storage: str | Path | None, study_dir: Path, heartbeat: int = 3
         return StorageSpec("journal", str(study_dir / "journal.log"), heartbeat)
     text = str(storage)
     if "://" not in text:
-        return StorageSpec("journal", text, heartbeat)
+        return StorageSpec("journal", str(Path(text).resolve()), heartbeat)
     scheme = text.split("://", 1)[0].split("+", 1)[0]
     if scheme not in ("postgresql", "sqlite"):
         raise TrainwellError(f"--storage takes postgresql://user@host/db, sqlite:///file.db or a journal file path, "
                              f"got a {scheme}:// URL")
     return StorageSpec("rdb", text, heartbeat)
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` with the psycopg2 driver when psycopg (3) is not installed: SQLAlchemy >= 2.1 takes
+    psycopg for a URL that names no driver, and the ``tune`` extra installs psycopg2-binary."""
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
 
 
 def _retry_callback() -> Any:
@@ -138,7 +148,7 @@ class Storage:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.optuna = optuna.storages.RDBStorage(
-                    spec.url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=spec.heartbeat,
+                    _with_driver(spec.url), engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=spec.heartbeat,
                     grace_period=spec.grace, **{stale: _retry_callback()})
             self._retry_callback = _retry_callback()
         except Exception as err:  # sqlalchemy's errors: a wrong host, password or database name, a missing driver

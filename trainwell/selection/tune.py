@@ -33,6 +33,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -213,7 +214,9 @@ def _claim(w: Worker, study: Any, storage: Storage) -> tuple[Any, bool]:
         running = any(t.state == TrialState.RUNNING for t in trials)
         if len(counted(trials)) >= w.trials and not waiting:
             return None, running
-        trial = study.ask()
+        with warnings.catch_warnings():  # "heartbeat ... with Study.optimize": this loop beats itself (study.py)
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
         trial_id = storage.trial_id(study, trial.number)
         storage.beat(trial_id)  # before the lock is released: a retry carries its original's last beat
         storage.optuna.set_trial_system_attr(trial_id, "trainwell_worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -284,7 +287,7 @@ def _study_dir(out: str | Path | None, name: str) -> Path:
     return path
 
 
-def _queue_grid(study: Any, spec: StorageSpec, name: str, space: Space, trials: int) -> None:
+def _queue_grid(study: Any, storage: Storage, name: str, space: Space, trials: int) -> None:
     """Queue the grid's points that the study has not tried or queued yet, up to ``trials`` in all.
 
     Queued trials (Optuna's ``enqueue_trial``) are taken one by one by the workers, so no point runs
@@ -293,7 +296,7 @@ def _queue_grid(study: Any, spec: StorageSpec, name: str, space: Space, trials: 
     import itertools
 
     grid = space.grid()
-    with Storage(spec).claim(name):
+    with storage.claim(name):
         have = counted(study.get_trials(deepcopy=False))
         seen = {tuple(sorted(t.params.items())) for t in have}
         seen |= {tuple(sorted(t.system_attrs.get("fixed_params", {}).items())) for t in have}
@@ -307,9 +310,9 @@ def _queue_grid(study: Any, spec: StorageSpec, name: str, space: Space, trials: 
                 room -= 1
 
 
-def _open_study(spec: StorageSpec, name: str, metric: str, identity: dict[str, Any]) -> Any:
+def _open_study(storage: Storage, name: str, metric: str, identity: dict[str, Any]) -> Any:
     """Create or load the study; refuse one started with another metric, space or base config."""
-    storage = Storage(spec)
+    spec = storage.spec
     study = optuna.create_study(study_name=name, storage=storage.optuna, direction=METRICS[metric],
                                 load_if_exists=True)
     saved = study.user_attrs.get("trainwell")
@@ -391,22 +394,25 @@ def _tune(cfg: Any, searched: Space, name: str, *, trials: int, jobs: int, stora
           progress: bool, notes: list[str]) -> dict[str, Any]:
     identity = {"metric": metric, "space": searched.to_dict(), "config": cfg.model_dump(mode="json")}
     if storage is not None and "://" in str(storage):  # a server: reachable, before anything is written
-        _open_study(storage_spec(storage, Path("."), heartbeat), name, metric, identity)
-    root = _study_dir(out, name)
-    spec = storage_spec(storage, root.resolve(), heartbeat)
-    opened = _open_study(spec, name, metric, identity)
+        shared = Storage(storage_spec(storage, Path("."), heartbeat))
+        opened = _open_study(shared, name, metric, identity)
+        root = _study_dir(out, name)
+    else:
+        root = _study_dir(out, name)
+        shared = Storage(storage_spec(storage, root.resolve(), heartbeat))
+        opened = _open_study(shared, name, metric, identity)
+    spec = shared.spec
     if sampler == "grid":
-        _queue_grid(opened, spec, name, searched, trials)
+        _queue_grid(opened, shared, name, searched, trials)
     atomic_write_text(root / STUDY_FILE, json.dumps({"study": name, "storage": spec.describe(), "metric": metric,
                                                      "trials": trials, "space": searched.to_dict()}, indent=2))
     w = Worker(cfg.model_dump(mode="json"), searched.to_dict(), name, spec, str(root.resolve()), trials, metric,
                sampler, pruner, timeout, threads_for(jobs), cfg.seed)
-    _run_workers(w, jobs, progress, notes)
-    return write_outputs(optuna.load_study(study_name=name, storage=Storage(spec).optuna), root, metric, trials,
-                         notes)
+    _run_workers(w, jobs, progress, notes, shared)
+    return write_outputs(optuna.load_study(study_name=name, storage=shared.optuna), root, metric, trials, notes)
 
 
-def _run_workers(w: Worker, jobs: int, progress: bool, notes: list[str]) -> None:
+def _run_workers(w: Worker, jobs: int, progress: bool, notes: list[str], shared: Storage) -> None:
     """``jobs`` workers on the study (this process when 1), with a progress bar over its trials."""
     from rich.progress import Progress
 
@@ -424,7 +430,7 @@ def _run_workers(w: Worker, jobs: int, progress: bool, notes: list[str]) -> None
         procs = [ctx.Process(target=_worker_main, args=(w,), name=f"trainwell-tune-{i}") for i in range(jobs)]
         for p in procs:
             p.start()
-        study = optuna.load_study(study_name=w.study, storage=Storage(w.storage).optuna) if progress else None
+        study = optuna.load_study(study_name=w.study, storage=shared.optuna) if progress else None
         try:
             while any(p.is_alive() for p in procs):
                 if study is not None:
