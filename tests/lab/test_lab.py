@@ -1,7 +1,6 @@
 """The lab: every experiment's --quick run in one module fixture (result.json complete, verdict recomputable,
 PNGs decodable and not blank), the Python API, the CLI's bad inputs and the HTML report."""
 
-import io
 import json
 import math
 import os
@@ -12,7 +11,7 @@ import pytest
 import trainwell.lab as lab
 from trainwell.cli import main
 from trainwell.errors import TrainwellError
-from trainwell.lab.base import Experiment, Result
+from trainwell.lab import Experiment, Result
 from trainwell.lab.runner import run_many
 
 REQUIRED = {"name", "claim", "source", "criterion", "verdict", "measurements", "config", "seeds", "seconds", "quick"}
@@ -104,14 +103,12 @@ def test_values_against_formulas(quick_run):
 
 
 def test_python_api_run_and_plot(tmp_path):
-    result = lab.run("init_schemes", quick=True)
-    assert result.verdict in ("confirmed", "refuted", "inconclusive") and result.quick
+    result = lab.run("init_schemes", quick=True, seeds=1, out=tmp_path / "out")
+    assert result.verdict in ("confirmed", "refuted", "inconclusive") and result.quick and result.seeds == [0]
     assert result.measurements["ratio_last_first"]["relu"]["he_normal"]["activation"] > 0
-    paths = result.plot(tmp_path)
+    assert result.dir == tmp_path / "out" / "init_schemes" and (result.dir / "result.json").exists()
+    paths = result.plot(tmp_path / "again")
     assert paths and all(p.exists() for p in paths)
-    written = lab.run("init_schemes", quick=True, seeds=1, out=tmp_path / "out")
-    assert written.dir == tmp_path / "out" / "init_schemes" and (written.dir / "result.json").exists()
-    assert written.seeds == [0]
 
 
 def test_api_bad_input():

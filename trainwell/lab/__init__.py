@@ -18,8 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainwell.errors import TrainwellError
-from trainwell.lab.base import VERDICTS, Experiment, Result
+from trainwell.lab.base import VERDICTS, Experiment
 from trainwell.lab.experiments import EXPERIMENTS
+from trainwell.lab.result import Result
 from trainwell.lab.runner import execute, write_result
 
 __all__ = ["EXPERIMENTS", "VERDICTS", "Experiment", "Result", "check_names", "run"]

@@ -10,14 +10,13 @@ that reads only the ``result.json`` the runner wrote.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["VERDICTS", "Experiment", "Result", "judge", "jsonable"]
+__all__ = ["VERDICTS", "Experiment", "judge", "jsonable"]
 
 VERDICTS = ("confirmed", "refuted", "inconclusive", "error")
 
@@ -58,51 +57,6 @@ class Experiment:
 
     def settings(self, quick: bool) -> Any:
         return self.quick if quick else self.config
-
-
-@dataclass
-class Result:
-    """What :func:`trainwell.lab.run` returns: the content of ``result.json``, and where it lies."""
-
-    name: str
-    claim: str
-    source: str
-    criterion: str
-    verdict: str
-    reason: str
-    measurements: Measurements
-    config: dict[str, Any]
-    seeds: list[int]
-    seconds: float
-    quick: bool
-    setup: str = ""
-    error: str | None = None
-    dir: Path | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("dir")
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], directory: Path | None = None) -> Result:
-        names = {f.name for f in dataclasses.fields(cls)} - {"dir"}
-        return cls(**{k: v for k, v in d.items() if k in names}, dir=directory)
-
-    @classmethod
-    def read(cls, directory: str | Path) -> Result:
-        directory = Path(directory)
-        return cls.from_dict(json.loads((directory / "result.json").read_text(encoding="utf-8")), directory)
-
-    def plot(self, directory: str | Path | None = None) -> list[Path]:
-        """Draw this result's plots (from its result.json content only) into ``directory``.
-
-        Default: the result's own directory, or a new temporary one when it has none.
-        Returns the PNG paths.
-        """
-        from trainwell.lab.runner import draw
-
-        return draw(self, directory)
 
 
 def judge(checks: list[tuple[str, bool]], *, refute: list[tuple[str, bool]] = ()) -> tuple[str, str]:

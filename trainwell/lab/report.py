@@ -14,7 +14,7 @@ from pathlib import Path
 
 from trainwell.errors import TrainwellError
 from trainwell.io import atomic_write_text
-from trainwell.lab.base import Result
+from trainwell.lab.result import Result
 
 __all__ = ["render", "write_report"]
 

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import multiprocessing
 import multiprocessing.connection
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -24,9 +23,11 @@ import torch
 
 from trainwell.errors import TrainwellError
 from trainwell.io import atomic_write_text
-from trainwell.lab.base import VERDICTS, Experiment, Result, jsonable
+from trainwell.lab.base import VERDICTS, Experiment, jsonable
+from trainwell.lab.experiments import EXPERIMENTS
+from trainwell.lab.result import Result, draw
 
-__all__ = ["LAB_FILE", "draw", "execute", "lab_dir", "run_many", "write_result"]
+__all__ = ["LAB_FILE", "execute", "lab_dir", "run_many", "write_result"]
 
 LAB_FILE = "lab.json"
 
@@ -86,20 +87,6 @@ def _readme(result: Result, plots: list[str], summary: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draw(result: Result, directory: str | Path | None = None) -> list[Path]:
-    """Draw ``result``'s plots into ``directory`` from its result.json content only (Agg backend)."""
-    from trainwell.lab.experiments import EXPERIMENTS
-    from trainwell.lab.plotting import agg
-
-    directory = Path(directory) if directory is not None else (result.dir or Path(tempfile.mkdtemp(prefix="lab-")))
-    directory.mkdir(parents=True, exist_ok=True)
-    if result.verdict == "error" or result.name not in EXPERIMENTS:
-        return []
-    data = json.loads(json.dumps(result.to_dict()))  # exactly what result.json holds
-    with agg():
-        return [directory / name for name in EXPERIMENTS[result.name].plot(data, directory)]
-
-
 def write_result(result: Result, directory: Path, summary: Callable[[dict], str] | None = None) -> Result:
     """Write ``result.json``, then the plots (read back from it) and the README, into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -132,15 +119,11 @@ def lab_dir(out: str | Path | None) -> Path:
 
 
 def _worker(name: str, quick: bool, seeds: int | None, directory: str) -> None:
-    from trainwell.lab.experiments import EXPERIMENTS
-
     experiment = EXPERIMENTS[name]
     write_result(execute(experiment, quick=quick, seeds=seeds), Path(directory), experiment.summary)
 
 
 def _crashed(name: str, quick: bool, directory: Path, code: int | None) -> Result:
-    from trainwell.lab.experiments import EXPERIMENTS
-
     e = EXPERIMENTS[name]
     why = "was stopped" if code is None else f"exited with code {code}"
     result = Result(name, e.claim, e.source, e.criterion, "error", f"the experiment's process {why} "

@@ -85,7 +85,8 @@ def plot(result: dict, directory: Path) -> list[str]:
 def summary(m: dict) -> str:
     g = m["dl_dz"]
     return (f"dL/dz at z=-10: bce {g['bce'][0]:.3f}, mse {g['mse_sigmoid'][0]:.1e}; test acc (std-1 init) "
-            f"bce {mean(m['accuracy']['bce']['normal_std1']):.3f}, mse {mean(m['accuracy']['mse_sigmoid']['normal_std1']):.3f}")
+            f"bce {mean(m['accuracy']['bce']['normal_std1']):.3f}, "
+            f"mse {mean(m['accuracy']['mse_sigmoid']['normal_std1']):.3f}")
 
 
 EXPERIMENT = Experiment(

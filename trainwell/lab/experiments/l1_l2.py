@@ -46,7 +46,8 @@ def verdict(m: dict, cfg: Settings) -> tuple[str, str]:
     z, w = m["zero_fraction"], m["weight_norm"]
     return judge([(f"proximal L1: >= 20% exact zeros for every seed ({z['l1_proximal']})",
                    all(v >= 0.2 for v in z["l1_proximal"])),
-                  (f"sub-gradient L1: < 1% exact zeros ({z['l1_subgradient']})", all(v < 0.01 for v in z["l1_subgradient"])),
+                  (f"sub-gradient L1: < 1% exact zeros ({z['l1_subgradient']})",
+                   all(v < 0.01 for v in z["l1_subgradient"])),
                   (f"L2: < 1% exact zeros ({z['l2']})", all(v < 0.01 for v in z["l2"])),
                   (f"L2: weight norm >= 20% below no penalty's for every seed ({w['l2']} vs {w['none']})",
                    all(a <= 0.8 * b for a, b in zip(w["l2"], w["none"])))],

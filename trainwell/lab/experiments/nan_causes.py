@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -98,7 +98,8 @@ def plot(result: dict, directory: Path) -> list[str]:
 
 
 def summary(m: dict) -> str:
-    return ", ".join(f"{k}: NaN at {m['steps_to_nan'][k]}, doctor says {m['doctor_cause'][k]}" for k in m["steps_to_nan"])
+    return ", ".join(f"{k}: NaN at {m['steps_to_nan'][k]}, doctor says {m['doctor_cause'][k]}"
+                     for k in m["steps_to_nan"])
 
 
 EXPERIMENT = Experiment(

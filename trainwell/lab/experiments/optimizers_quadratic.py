@@ -112,7 +112,7 @@ def plot(result: dict, directory: Path) -> list[str]:
 
 def summary(m: dict) -> str:
     q = m["steps_to_tolerance"]["quadratic"]
-    return (f"quadratic steps: " + ", ".join(f"{k} {v}" for k, v in q.items())
+    return ("quadratic steps: " + ", ".join(f"{k} {v}" for k, v in q.items())
             + f"; theory GD {m['theory_steps']['sgd']}, momentum {m['theory_steps']['momentum']}")
 
 
