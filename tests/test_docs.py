@@ -222,8 +222,8 @@ def test_hand_written_loop_example_repairs_the_rate(one_thread, capsys):
     exec(_block_after(_text("doctor.md"), "## In a hand-written loop"), namespace)
     printed = capsys.readouterr().out
     assert "divergence" in printed and "lower the learning rate" in printed
-    # what the page says: 30 scaled to 0.108 by ScaleLR(0.00361), and then nothing found
-    assert namespace["lr"] == pytest.approx(30 * 0.00361) and namespace["doctor"].findings == []
+    # what the page says: 30 scaled to 0.0975 by ScaleLR(0.00325), and then nothing found
+    assert namespace["lr"] == pytest.approx(30 * 0.00325) and namespace["doctor"].findings == []
 
 
 def test_trainer_example_runs(one_thread):
