@@ -74,3 +74,34 @@ def test_a_completed_run_says_so_and_which_weights_it_kept(tmp_path):
     if stopped.metrics["epochs_run"] < 60:
         assert stopped.metrics["status"] == "early_stopped"
     assert stopped.metrics["weights"] == f"best epoch {stopped.metrics['best_epoch']} (early stopping)"
+
+
+def test_train_threads_sets_the_runs_threads_and_puts_the_callers_back(tmp_path):
+    import torch
+
+    seen = []
+
+    class Threads(Callback):
+        def on_fit_start(self, trainer):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    cfg = {**SICK, "optim": {"name": "adam", "lr": 0.01}, "doctor": {"repair": False},
+           "train": {"epochs": 1, "progress": False, "threads": 1}}
+    trainwell.train(cfg, out=tmp_path / "one", callbacks=[Threads()])
+    assert seen == [1] and torch.get_num_threads() == before
+
+
+def test_overfitting_is_info_when_early_stopping_already_restores_the_best_weights(tmp_path):
+    # a wide net on 150 noisy rows for 60 epochs overfits; with early stopping on, that is treated, not a warning
+    cfg = {"seed": 0, "data": {"name": "moons", "n_samples": 150, "noise": 0.35, "batch_size": 16},
+           "model": {"width": 64, "depth": 3, "dropout": 0.0}, "optim": {"name": "adam", "lr": 0.01},
+           "train": {"epochs": 60, "progress": False}, "checkpoint": {"every_epochs": None, "best": False},
+           "doctor": {"every": 50}}
+    plain = trainwell.train(cfg, out=tmp_path / "plain")
+    overfit = [f for f in plain.findings if f.symptom == "overfitting"]
+    assert overfit and overfit[0].severity == "warning"
+    es = {**cfg, "early_stopping": {"enabled": True, "patience": 5}}
+    stopped = trainwell.train(es, out=tmp_path / "es")
+    treated = [f for f in stopped.findings if f.symptom == "overfitting"]
+    assert treated and all(f.severity == "info" and "early stopping" in f.remedy for f in treated)

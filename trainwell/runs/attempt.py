@@ -191,6 +191,16 @@ def _grown(cfg: Config, data: Data) -> Data:
 
 def run_attempt(a: Attempt) -> Outcome:
     """Train one attempt (see :class:`Attempt`). Bad input raises before anything is written."""
+    threads = torch.get_num_threads()
+    if a.cfg.train.threads is not None:  # the process's thread count is the caller's: put back after
+        torch.set_num_threads(a.cfg.train.threads)
+    try:
+        return _run_attempt(a)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_attempt(a: Attempt) -> Outcome:
     cfg = a.cfg
     device = device_of(cfg.train.device)
     show = cfg.train.progress if a.progress is None else a.progress
@@ -237,6 +247,8 @@ def run_attempt(a: Attempt) -> Outcome:
             and a.kind is not Kind.GO_ON and plan_repair(findings, cfg) is not None
         history = [] if fix_first else trainer.fit()
         seconds = time.perf_counter() - started
+    if doctor is not None and stopper is not None and stopper.restore_best:
+        _treated_by_early_stopping(doctor.findings, stopper)
     metrics: dict[str, Any] = {"best_epoch": best_epoch(history), "epochs_run": len(history),
                                "train_seconds": seconds, "n_parameters": count_parameters(model)}
     diagnosis: dict[str, Any] = {}
@@ -246,6 +258,16 @@ def run_attempt(a: Attempt) -> Outcome:
                      "notes": doctor.doctor.notes if doctor.doctor is not None else [], **a.record}
     return Outcome(a, run_dir, history, metrics, diagnosis, model, data, loaded, good, findings, device, loss_fn,
                    stopper)
+
+
+def _treated_by_early_stopping(findings: list[Finding], stopper: EarlyStopping) -> None:
+    """Overfitting in a run whose early stopping restores the best weights is already treated: info, not a
+    warning whose remedy (early stopping) the run has."""
+    for f in findings:
+        if f.symptom == "overfitting" and f.severity != "info":
+            f.severity = "info"
+            f.remedy = (f"none needed: early stopping (patience {stopper.patience}) ends the run with the weights "
+                        f"of epoch {stopper.tracker.best_epoch}")
 
 
 def _json_line(h: dict[str, Any]) -> str:
