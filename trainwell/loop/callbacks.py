@@ -187,7 +187,7 @@ class MetricTracker:
 
 
 class EarlyStopping(Callback):
-    """Stop when the monitored metric has not improved for ``patience`` epochs (seed 003).
+    """Stop when the monitored metric has not improved for ``patience`` epochs.
 
     With ``restore_best`` the model ends with the weights of its best epoch,
     however training ends (stopped early, finished, or cancelled).

@@ -51,7 +51,7 @@ def _member_overrides(i: int, vary: Sequence[str], seed: int) -> list[str]:
 def train_ensemble(config: Any = None, *, members: int = 5, vary: Sequence[str] = ("seed",),
                    combine: str = "average", bagging: bool = False, balance: bool = False,
                    overrides: Sequence[str] = (), jobs: int = 1, out: str | Path | None = None) -> dict[str, Any]:
-    """Train ``members`` runs and combine them (seed 003's ensembles).
+    """Train ``members`` runs and combine them (average or vote).
 
     With ``balance`` every member trains on its own random under-sample of the
     training rows with all classes as large as the smallest: EasyEnsemble
@@ -155,6 +155,7 @@ def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
     w = torch.full((n,), 1.0 / n, dtype=torch.double)
     root = out_dir(out, "boost", cfg.run_name)
     members, alphas = [], []
+    stopped: str | None = None
     for m in range(rounds):
         g = torch.Generator().manual_seed(cfg.seed + 5000 + m)
         rows = torch.multinomial(w, n, replacement=True, generator=g)
@@ -165,6 +166,8 @@ def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
             wrong = (load_model(result["dir"])(data.train.x).argmax(1) != data.train.y).double()
         err = float((w * wrong).sum() / w.sum())
         if err >= 1 - 1 / k:  # no better than chance: this member gets no say, and boosting stops
+            stopped = (f"round {m + 1} of {rounds} was no better than chance (weighted error {err:.3f} >= "
+                       f"{1 - 1 / k:.3f}): boosting stopped with {len(members)} members")
             break
         alpha = math.log((1 - err) / max(err, 1e-10)) + math.log(k - 1)
         members.append({"dir": Path(result["dir"]).name, "changes": [f"seed={cfg.seed + m}"],
@@ -175,5 +178,6 @@ def boost(config: Any = None, *, rounds: int = 5, overrides: Sequence[str] = (),
         w = w / w.sum()
     if not members:
         raise TrainwellError("the first boosting round was no better than chance; fix the base learner first")
-    spec = {"combine": "weighted_vote", "weights": alphas, "members": members}
+    spec = {"combine": "weighted_vote", "weights": alphas, "members": members,
+            **({"stopped_early": stopped} if stopped else {})}
     return finish_ensemble(root, spec)
