@@ -52,12 +52,18 @@ def train(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config; defaults apply to every key it omits")] = None,
     set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key: --set model.width=256")] = [],
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="run directory (new or empty)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, and no findings as they appear; "
+                                        "the summary at the end still names warnings and errors")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="continue this run directory from its latest checkpoint")] = None,
+    data: Annotated[Optional[str], typer.Option(help="a data set name, or your own file: .csv (header optional, "
+                                                "label last) or .npz (arrays x, y); split by the config")] = None,
+    target: Annotated[Optional[str], typer.Option(help="the .csv label column: a header name or a number")] = None,
 ) -> None:
     """Train a model (seed 004's process) and write a run directory."""
     from trainwell.config import load_config
     from trainwell.runs import train as run_train
+
+    set_ = [*set_, *_data_overrides(data, target)]
 
     if resume is not None:
         if out_dir is not None:
@@ -88,21 +94,111 @@ def train(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _data_overrides(data: str | None, target: str | None) -> list[str]:
+    """``--data`` and ``--target`` as config overrides (a file's path quoted, so YAML keeps it a string)."""
+    from trainwell.runs.prepare import dataset_names
+
+    if data is None:
+        return [] if target is None else [f"data.target={json.dumps(target)}"]
+    if data in dataset_names():
+        if target is not None:
+            raise TrainwellError("--target names a column of your own .csv file, not of an embedded data set")
+        return [f"data.name={data}"]
+    return [f"data.path={json.dumps(data)}", f"data.target={json.dumps(target)}"]
+
+
 @app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="a run directory written by `trainwell train`")],
     data: Annotated[Optional[str], typer.Option(help="data set name, or .npz (x, y) / .csv (label last) file")] = None,
+    target: Annotated[Optional[str], typer.Option(help="the .csv label column: a header name or a number")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Report a saved model's metrics on its test split (or on --data)."""
     from trainwell.runs import evaluate_run
 
-    result = evaluate_run(run_dir, data)
+    result = evaluate_run(run_dir, data, target)
     if as_json:
         out.print_json(json.dumps(result))
         return
     out.print(f"rows: {result['rows']}   loss: {result['loss']:.4f}   accuracy: {result['accuracy']:.4f}")
     out.print(_recall_line(result["per_class_recall"]))
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a run (or ensemble) directory")],
+    file: Annotated[Path, typer.Argument(help="rows to predict: .csv (header optional) or .npz (array x)")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="CSV to write (default: standard output)")]
+    = None,
+    proba: Annotated[bool, typer.Option("--proba", help="add each class's probability (p_0, p_1, ...)")] = False,
+    target: Annotated[Optional[str], typer.Option(help="a .csv column to leave out (the labels, if the file has "
+                                                  "them): a header name or a number")] = None,
+) -> None:
+    """Predict the class of every row of FILE with a saved model; write a CSV."""
+    from trainwell.io import atomic_write_text
+    from trainwell.runs.datafile import read_features
+    from trainwell.runs.evaluation import predict as run_predict
+
+    if out_file is not None and out_file.resolve() == file.resolve():
+        raise TrainwellError(f"--out {out_file} would overwrite the input file; choose another name")
+    result = run_predict(run_dir, read_features(file, target))
+    text = _predictions_csv(result["predictions"], result["probabilities"], proba)
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        atomic_write_text(out_file, text)
+    except OSError as e:
+        raise TrainwellError(f"cannot write {out_file}: {e.strerror or e}") from None
+    err.print(f"wrote {len(result['predictions'])} predictions to {out_file}", markup=False)
+
+
+def _predictions_csv(predictions, probabilities, proba: bool) -> str:
+    if predictions.dim() > 1:  # a sequence task: one predicted token per step
+        if proba:
+            raise TrainwellError("--proba gives one probability per class and row; a sequence task has a class "
+                                 "per token (leave out --proba)")
+        head = [f"prediction_{t}" for t in range(predictions.shape[1])]
+        rows = [",".join(map(str, r)) for r in predictions.tolist()]
+    else:
+        head = ["prediction"] + ([f"p_{c}" for c in range(probabilities.shape[1])] if proba else [])
+        rows = [",".join([str(c)] + ([f"{v:.8g}" for v in p] if proba else []))
+                for c, p in zip(predictions.tolist(), probabilities.tolist())]
+    return "\n".join([",".join(head), *rows]) + "\n"
+
+
+@app.command()
+def show(run_dir: Annotated[Path, typer.Argument(help="a run directory written by `trainwell train`")]) -> None:
+    """Summarise a past run from its files (history, metrics, findings, repairs); never trains."""
+    from trainwell.doctor import Finding
+    from trainwell.runs.evaluation import run_summary
+
+    s = run_summary(run_dir)
+    out.print(f"run: {s['dir']} ({s['status']})   data: {s['data']}   model: {s['model']}", markup=False)
+    out.print(f"epochs: {s['epochs']} of {s['planned_epochs']}   best epoch: {s['best_epoch']} (lowest val loss)",
+              markup=False)
+    if s["final"]:
+        table = Table(title="final metrics" if s["status"] == "finished" else "last epoch (no metrics.json)")
+        keys = [k for k in ("loss", "accuracy", "sequence_accuracy", "balanced_accuracy")
+                if any(k in m for m in s["final"].values())]
+        for col in ("split", *keys):
+            table.add_column(col, justify="left" if col == "split" else "right")
+        for split, m in s["final"].items():
+            table.add_row(split, *("-" if m.get(k) is None else f"{m[k]:.4f}" for k in keys))
+        out.print(table)
+    findings = [Finding(**f) for f in s["findings"]]
+    out.print(f"findings: {len(findings) or 'none'}", markup=False)
+    for f in findings:
+        out.print(f"  {f}", markup=False)
+    for r in s["repairs"]:
+        before, after = r.get("before", {}), r.get("after", {})
+        change = f"val accuracy {before['val_accuracy']:.4f} -> " if "val_accuracy" in before else ""
+        change += f"{after['val_accuracy']:.4f}" if "val_accuracy" in after else "(not finished)"
+        cause = f" ({r['cause']})" if r.get("cause") else ""
+        start = f", from epoch {r['from_epoch']}" if r.get("from_epoch") else ""
+        out.print(f"repair {r['attempt']}: {r['symptom']}{cause} -> {' '.join(r['changes'])}{start}; {change}",
+                  markup=False)
 
 
 @app.command()
@@ -255,6 +351,20 @@ def one_class(
               f"outliers found {'-' if recall[1] is None else f'{recall[1]:.2f}'}, "
               f"normal rows kept {'-' if recall[0] is None else f'{recall[0]:.2f}'}", markup=False)
     out.print(f"run directory: {result['dir']}")
+
+
+def _version(value: bool) -> None:
+    if value:  # the package's __version__ (its __init__ ran before this module: no import of the top needed)
+        out.print(f"trainwell {sys.modules['trainwell'].__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Train neural networks so that training goes right."""
 
 
 def main() -> None:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # the config is a type here: models sit below it
 __all__ = ["MODELS", "Model", "ResidualBlock", "Standardize", "build_model", "count_parameters"]
 
 MODELS: Registry = Registry("model")
+# The data kinds a family takes (its entry's ``kinds``): checked when a model is built, before anything is written.
+_NUMERIC = ("tabular", "signal", "image")
+_ORDERED = ("signal", "image")
 
 
 Builder = Callable[["ModelConfig", DataSpec], nn.Module]
@@ -149,7 +152,8 @@ def _refuse(cfg: ModelConfig, family: str, **allowed: object) -> None:
                                  f"leave it at {default}")
 
 
-@MODELS.register("logistic", "softmax regression: one linear layer (a baseline)", depth=0, width=1)
+@MODELS.register("logistic", "softmax regression: one linear layer (a baseline)", depth=0, width=1,
+                 kinds=_NUMERIC)
 def _logistic(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     _refuse(cfg, "logistic", input_dropout=True)
     n_in = math.prod(spec.input_shape)
@@ -158,7 +162,7 @@ def _logistic(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
 
 
 @MODELS.register("mlp", "multilayer perceptron: depth hidden layers of width units (default 3 x 256); "
-                 "model.residual adds skip connections", depth=3, width=256)
+                 "model.residual adds skip connections", depth=3, width=256, kinds=_NUMERIC)
 def _mlp(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     _refuse(cfg, "mlp", norm=True, residual=True, input_dropout=True)
     n_in = math.prod(spec.input_shape)
@@ -185,7 +189,7 @@ class _AddChannel(nn.Module):
 
 @MODELS.register("cnn", "convolutional net: depth stride-2 conv layers of width channels, 1-D or 2-D "
                  "(default 3 x 128); model.residual: a stride-2 stem, then blocks of stride-1 convs",
-                 depth=3, width=128)
+                 depth=3, width=128, kinds=_ORDERED)
 def _cnn(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     if spec.kind not in ("signal", "image"):
         raise TrainwellError(f"model 'cnn' needs signal or image data, but the data set is {spec.kind}; "
@@ -260,15 +264,15 @@ def _recurrent(cell: str) -> Builder:
 
 
 MODELS.add("rnn", _recurrent("rnn"), "Elman RNN over the sequence (tanh, or relu if model.activation=relu)",
-           depth=1, width=128)
+           depth=1, width=128, kinds=_ORDERED)
 MODELS.add("gru", _recurrent("gru"), "GRU over the sequence: gates keep gradients from vanishing",
-           depth=1, width=128)
+           depth=1, width=128, kinds=_ORDERED)
 MODELS.add("lstm", _recurrent("lstm"), "LSTM over the sequence: a cell state carries long memory",
-           depth=1, width=128)
+           depth=1, width=128, kinds=_ORDERED)
 
 
 @MODELS.register("seq2seq", "encoder-decoder GRU (or LSTM: model.activation ignored, model.options) for sequence "
-                 "tasks, model.attention none/additive/dot/general", depth=1, width=64)
+                 "tasks, model.attention none/additive/dot/general", depth=1, width=64, kinds=("sequence",))
 def _seq2seq(cfg: ModelConfig, spec: DataSpec) -> nn.Module:
     if spec.kind != "sequence" or spec.input_vocab is None or spec.target_length is None:
         raise TrainwellError(f"model 'seq2seq' needs a sequence task (copy, reverse, sort, addition), but the data "
@@ -302,6 +306,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int, 
         TrainwellError: a choice the family cannot build, with what to change.
     """
     spec = DataSpec(tuple(input_shape), n_classes, kind, input_vocab, target_length)
+    _check_kind(cfg.name, kind)
     net = MODELS.get(cfg.name)(cfg, spec)
     if cfg.init == "pretrained":  # what was loaded and skipped, for the run's metrics
         INITS.check_options(cfg.init, cfg.init_options)
@@ -311,6 +316,16 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int, 
         report = None
     first: nn.Module = nn.Identity() if mean is None or kind == "sequence" else Standardize(mean, std)
     return Model(first, net, init_report=report)
+
+
+def _check_kind(family: str, kind: str) -> None:
+    """Refuse data a family cannot take (an mlp over a sequence task would fail at its first forward)."""
+    kinds = MODELS.entry(family).meta.get("kinds")
+    if kinds is None or kind in kinds:
+        return
+    takers = [e.name for e in MODELS if kind in e.meta.get("kinds", ())]
+    raise TrainwellError(f"model '{family}' needs {' or '.join(kinds)} data, but the data set is {kind}; "
+                         f"{kind} tasks take model.name={' or '.join(takers) or '(none registered)'}")
 
 
 def count_parameters(model: nn.Module) -> int:

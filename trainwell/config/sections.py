@@ -103,6 +103,10 @@ class ImbalanceConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+# data.name of data not embedded: a file (data.path) or data given from Python
+CUSTOM_DATA = "custom"
+
+
 class DataConfig(_Section):
     """Which data, how it is split and batched."""
 
@@ -120,15 +124,34 @@ class DataConfig(_Section):
                                           "largest one (a generated imbalanced set), in every split")
     imbalance: ImbalanceConfig = Field(default_factory=ImbalanceConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    path: str | None = Field(None, description="your own data file instead of an embedded set: .csv (header "
+                             "optional, label last or data.target) or .npz (arrays x, y); data.name becomes custom")
+    target: str | int | None = Field(None, description="the .csv label column: a header name or a column number "
+                                     "(None: the last column)")
+    kind: Literal["auto", "tabular", "signal", "image"] = Field(
+        "auto", description="what data.path holds (auto: tabular for rows of numbers, image for (rows, h, w))")
+    sha256: str | None = Field(None, description="the data file's SHA-256, recorded by the run; a file that "
+                               "differs is refused")
+    shape: list[int] | None = Field(None, description="the data file's features shape, rows first (recorded)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _file_is_custom(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("path") is not None:  # a file's data have no embedded name
+            data = {**data, "name": CUSTOM_DATA}
+        return data
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        return _check_name("dataset", v)
+        return v if v == CUSTOM_DATA else _check_name("dataset", v)
 
     @model_validator(mode="after")
     def _known_options(self) -> DataConfig:
-
+        if self.name == CUSTOM_DATA:
+            if self.options:
+                raise ValueError("data.options are an embedded data set's; own data (data.path) take none")
+            return self
         components.REGISTRIES["dataset"].check_options(self.name, self.options)
         return self
 

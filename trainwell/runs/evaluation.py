@@ -21,13 +21,15 @@ from trainwell.errors import TrainwellError
 from trainwell.io import MODEL_FILE, read_model_file
 from trainwell.losses import make_loss
 from trainwell.loop import evaluate
-from trainwell.metrics import class_metrics
+from trainwell.metrics import best_epoch, class_metrics
 from trainwell.models import Model, build_model
 from trainwell.nn.ensemble import Ensemble
 from trainwell.runs.directory import read_run
-from trainwell.runs.prepare import configured_data, dataset_names
+from trainwell.runs.datafile import read_labelled, rows_for
+from trainwell.runs.prepare import configured_data, dataset_names, unknown_data
 
-__all__ = ["build", "evaluate_run", "load_arrays", "load_model", "make_run_loss", "split_metrics"]
+__all__ = ["build", "evaluate_run", "load_arrays", "load_model", "make_run_loss", "predict", "run_summary",
+           "split_metrics"]
 
 
 def build(cfg: Config, spec: DataSpec, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> Model:
@@ -56,6 +58,10 @@ def split_metrics(model: nn.Module, data: Data, device: torch.device, loss_fn) -
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model of a run directory and load its parameters (in eval mode).
+
+    The result is a plain ``torch.nn.Module`` producing logits: torch checks
+    (or broadcasts) its input as it does for any module. :func:`predict`
+    checks rows against the model's input shape first, in one line.
 
     Raises:
         TrainwellError: the directory, config or weights file is missing, corrupt
@@ -92,65 +98,157 @@ def _load(run_dir: str | Path) -> tuple[nn.Module, Config, DataSpec]:
     return model.eval(), cfg, spec
 
 
-def load_arrays(path: Path) -> Split:
-    """Rows of an ``.npz`` (arrays ``x`` and ``y``) or a ``.csv`` (label last), checked.
+def load_arrays(path: str | Path, target: str | int | None = None) -> Split:
+    """Rows of a data file: an ``.npz`` (arrays ``x`` and ``y``) or a ``.csv`` (header optional, label last
+    or in the column ``target`` names), checked (:mod:`trainwell.runs.datafile`).
 
     Raises:
-        TrainwellError: missing or unreadable file, non-finite values, labels that are not classes.
+        TrainwellError: a missing, unreadable, empty or inconsistent file, non-finite values,
+            labels that are not classes; one line.
     """
-    if not path.is_file():
-        raise TrainwellError(f"data file not found: {path}")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as f:
-                if "x" not in f or "y" not in f:
-                    raise TrainwellError(f"{path} must hold arrays 'x' and 'y', has {sorted(f.files)}")
-                x, y = f["x"], f["y"]
-        elif path.suffix == ".csv":
-            table = np.loadtxt(path, delimiter=",", ndmin=2)
-            x, y = table[:, :-1], table[:, -1]
-        else:
-            raise TrainwellError(f"--data must be a data set name, an .npz (x, y) or a .csv (label last), got {path}")
-    except (OSError, ValueError) as err:
-        if isinstance(err, TrainwellError):
-            raise
-        raise TrainwellError(f"cannot read {path}: {err}") from None
-    if not np.all(np.isfinite(x)):
-        rows = np.unique(np.argwhere(~np.isfinite(x.reshape(len(x), -1)))[:, 0])
-        raise TrainwellError(f"{path} has non-finite values in rows {rows[:10].tolist()}")
-    if np.any(y != np.round(y)) or np.any(y < 0):
-        raise TrainwellError(f"{path}: labels must be non-negative integers")
-    return Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y).long())
+    x, y = read_labelled(path, target)
+    return Split(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y))
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None,
+                 target: str | int | None = None) -> dict[str, Any]:
     """Metrics of a saved model on its test split, or on ``data``.
 
     Args:
         run_dir: a run directory written by :func:`~trainwell.train`.
-        data: None (the run's own test split), an embedded data set name
-            (its test split, built with the run's data settings), or a file:
-            ``.npz`` with arrays ``x`` and ``y``, or ``.csv`` with the label last.
+        data: None (the run's own test split: an embedded set rebuilt with the
+            run's settings, or its data file, checked against the recorded
+            sha256), an embedded data set name (its test split, built with the
+            run's data settings), or a file: ``.npz`` with arrays ``x`` and ``y``,
+            or ``.csv`` (header optional, label last or ``target``).
+        target: the ``.csv`` label column (a header name or a number).
 
     Returns:
         ``{"loss", "accuracy", "per_class_recall", "rows"}``.
+
+    Raises:
+        TrainwellError: a damaged or missing model, data that are not embedded and
+            no ``data`` given, a file that is unreadable or changed, or rows that do not fit.
     """
     model, cfg, spec = _load(run_dir)
     n_classes, expected = spec.n_classes, spec.input_shape
     if data is None or str(data) in dataset_names():
-        d = cfg.data if data is None else cfg.data.model_copy(update={"name": str(data)})
+        d = cfg.data if data is None else cfg.data.model_copy(update={"name": str(data), "path": None})
         split = configured_data(d).test
+    elif not Path(data).is_file():
+        raise unknown_data(str(data))
     else:
-        split = load_arrays(Path(data))
+        split = load_arrays(Path(data), target)
+        split = Split(rows_for(split.x, expected), split.y)
     if tuple(split.x.shape[1:]) != expected:
         raise TrainwellError(f"data rows have shape {tuple(split.x.shape[1:])}, the model expects {expected}")
     if len(split.y) and int(split.y.max()) >= n_classes:
         raise TrainwellError(f"labels go up to {int(split.y.max())}, the model has {n_classes} classes")
+    if spec.kind == "sequence":
+        split = Split(split.x.long(), split.y)
     loss_fn = make_run_loss(cfg, spec)
     try:
         result = evaluate(model, split, loss_fn, return_predictions=True)
-    except RuntimeError as err:
+    except (RuntimeError, IndexError) as err:
         raise TrainwellError(f"data do not fit the model: {str(err).splitlines()[0]}") from None
     result.update(class_metrics(result.pop("predictions"), split.y, n_classes))
     result["rows"] = len(split)
     return result
+
+
+def predict(run_dir: str | Path, x: np.ndarray | torch.Tensor, batch_size: int = 4096) -> dict[str, torch.Tensor]:
+    """Predicted classes and class probabilities of a saved model for rows ``x``.
+
+    :func:`load_model` returns a plain torch module, which takes whatever torch
+    broadcasting allows; this is the checked way in: rows of the wrong shape or
+    with non-finite values are refused in one line that names the expected
+    shape. Flat rows (a CSV's) of an image model are reshaped to its shape.
+
+    Args:
+        run_dir: a run (or ensemble) directory.
+        x: rows ``(rows, *input_shape)`` of raw features (the model standardises them itself).
+        batch_size: rows per forward pass.
+
+    Returns:
+        ``{"predictions": int64 (rows,), "probabilities": float32 (rows, classes)}``
+        (sequence tasks: ``(rows, steps)`` and ``(rows, classes, steps)``).
+
+    Raises:
+        TrainwellError: a damaged or missing model, rows of another shape, non-finite values.
+
+    Example:
+        >>> out = predict("runs/moons", np.array([[0.5, -0.2]]))  # doctest: +SKIP
+        >>> out["predictions"], out["probabilities"].sum(1)       # doctest: +SKIP
+    """
+    model, _, spec = _load(run_dir)
+    rows = rows_for(x, spec.input_shape)
+    if rows.is_floating_point() and not bool(torch.isfinite(rows).all()):
+        bad = (~torch.isfinite(rows.reshape(len(rows), -1))).any(1).nonzero().flatten()
+        raise TrainwellError(f"rows {bad[:10].tolist()} have non-finite values")
+    rows = rows.long() if spec.kind == "sequence" else rows.float()
+    probabilities = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(rows), batch_size):
+                probabilities.append(torch.softmax(model(rows[start:start + batch_size]), dim=1))
+    except (RuntimeError, IndexError) as err:
+        raise TrainwellError(f"rows do not fit the model: {str(err).splitlines()[0]}") from None
+    p = torch.cat(probabilities) if probabilities else torch.empty(0, spec.n_classes)
+    return {"predictions": p.argmax(1), "probabilities": p}
+
+
+def run_summary(run_dir: str | Path) -> dict[str, Any]:
+    """What a past run's files say, read without training or loading the model.
+
+    Returns:
+        ``{"dir", "data", "model", "status" ("finished" with metrics.json, else
+        "unfinished"), "epochs", "planned_epochs", "best_epoch", "final" ({split:
+        {"loss", "accuracy"}}: metrics.json's, or the last epoch's from
+        history.jsonl), "findings" (the audit's and the doctor's), "repairs"}``.
+
+    Raises:
+        TrainwellError: not a run directory, or an unreadable config.
+    """
+    run_dir, cfg = read_run(run_dir)
+    history = _json_lines(run_dir / "history.jsonl")
+    metrics = _json_file(run_dir / "metrics.json")
+    diagnosis = _json_file(run_dir / "diagnosis.json") or {}
+    if metrics is not None:
+        final = {s: {k: metrics[s].get(k) for k in ("loss", "accuracy", "sequence_accuracy", "balanced_accuracy")
+                     if k in metrics[s]} for s in ("train", "val", "test") if isinstance(metrics.get(s), dict)}
+    else:
+        last = history[-1] if history else {}
+        final = {s: {"loss": last.get(f"{s}_loss"), "accuracy": last.get(f"{s}_accuracy")}
+                 for s in ("train", "val") if f"{s}_loss" in last}
+    return {"dir": str(run_dir), "data": cfg.data.path or cfg.data.name, "model": cfg.model.name,
+            "status": "finished" if metrics is not None else "unfinished", "epochs": len(history),
+            "planned_epochs": cfg.train.epochs,
+            "best_epoch": metrics.get("best_epoch") if metrics is not None else best_epoch(history),
+            "final": final, "findings": diagnosis.get("audit", []) + diagnosis.get("findings", []),
+            "repairs": diagnosis.get("repairs", [])}
+
+
+def _json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise TrainwellError(f"cannot read {path}: {err}") from None
+
+
+def _json_lines(path: Path) -> list[dict[str, Any]]:
+    """The epochs of history.jsonl (a line cut short by an interruption is left out)."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise TrainwellError(f"cannot read {path}: {err.strerror}") from None
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
