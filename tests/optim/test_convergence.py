@@ -7,7 +7,7 @@ each method needs on each problem, everything else at its default.
 import pytest
 import torch
 
-import trainwell.optim as two
+from trainwell import optim
 
 A = torch.tensor([1.0, 100.0], dtype=torch.float64)  # condition number 100
 B = torch.tensor([1.0, 1.0], dtype=torch.float64)
@@ -37,7 +37,7 @@ TABLE = {
 
 def _minimise(name, f, start, steps, **kw):
     x = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    opt = getattr(two, name)([x], **kw)
+    opt = getattr(optim, name)([x], **kw)
     for _ in range(steps):
         opt.zero_grad()
         f(x).backward()
@@ -68,7 +68,7 @@ NEWTON_CLOSURE_WARNING = "ignore:Using backward\\(\\) with create_graph=True:Use
 @pytest.mark.filterwarnings(NEWTON_CLOSURE_WARNING)
 def test_newton_solves_the_quadratic_in_one_step():
     x = torch.tensor([3.0, -2.0], dtype=torch.float64, requires_grad=True)
-    opt = two.newton([x], lr=1.0, damping=0.0)
+    opt = optim.newton([x], lr=1.0, damping=0.0)
 
     def closure():
         opt.zero_grad()
@@ -83,7 +83,7 @@ def test_newton_solves_the_quadratic_in_one_step():
 @pytest.mark.filterwarnings(NEWTON_CLOSURE_WARNING)
 def test_newton_on_rosenbrock_converges_fast():
     x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
-    opt = two.newton([x], lr=1.0, damping=1e-6)
+    opt = optim.newton([x], lr=1.0, damping=1e-6)
 
     def closure():
         opt.zero_grad()

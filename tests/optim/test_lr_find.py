@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-import trainwell.optim as two
+from trainwell import optim
 from trainwell.optim import LRRangeTest, lr_range_test
 
 
@@ -29,7 +29,7 @@ def test_losses_are_torch_sgd_with_the_geometric_rate_smoothed_and_bias_correcte
     torch.manual_seed(0)
     model = nn.Linear(5, 1).double()
     replay = copy.deepcopy(model)
-    test = lr_range_test(model, two.sgd(model.parameters(), lr=0.1), _mse, [(x, y)], start_lr=1e-3, end_lr=1.0,
+    test = lr_range_test(model, optim.sgd(model.parameters(), lr=0.1), _mse, [(x, y)], start_lr=1e-3, end_lr=1.0,
                          steps=12, smoothing=0.8, diverge=1e9)
     ratio = 1000 ** (1 / 11)
     assert test.lrs == pytest.approx([1e-3 * ratio ** i for i in range(12)], rel=1e-12)
@@ -50,7 +50,7 @@ def test_model_and_optimizer_are_restored_exactly():
     x, y = _regression()
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 1)).double()
-    optimizer = two.adam(model.parameters(), lr=0.01)
+    optimizer = optim.adam(model.parameters(), lr=0.01)
     for _ in range(3):  # optimizer state exists before the test
         optimizer.zero_grad()
         _mse(model(x), y).backward()

@@ -5,29 +5,29 @@ import copy
 import pytest
 import torch
 
-import trainwell.optim as two
+from trainwell import optim
 
 CASES = {
-    "sgd": (lambda p, **k: two.sgd(p, lr=0.05, weight_decay=0.01, **k),
+    "sgd": (lambda p, **k: optim.sgd(p, lr=0.05, weight_decay=0.01, **k),
             lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.01)),
-    "momentum": (lambda p, **k: two.momentum(p, lr=0.02, momentum=0.9, dampening=0.1, weight_decay=0.01, **k),
+    "momentum": (lambda p, **k: optim.momentum(p, lr=0.02, momentum=0.9, dampening=0.1, weight_decay=0.01, **k),
                  lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.9, dampening=0.1, weight_decay=0.01)),
-    "nesterov": (lambda p, **k: two.nesterov(p, lr=0.02, momentum=0.8, weight_decay=0.01, **k),
+    "nesterov": (lambda p, **k: optim.nesterov(p, lr=0.02, momentum=0.8, weight_decay=0.01, **k),
                  lambda p: torch.optim.SGD(p, lr=0.02, momentum=0.8, nesterov=True, weight_decay=0.01)),
-    "adagrad": (lambda p, **k: two.adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01,
+    "adagrad": (lambda p, **k: optim.adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01,
                                            initial_accumulator_value=0.1, **k),
                 lambda p: torch.optim.Adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01,
                                               initial_accumulator_value=0.1)),
-    "adadelta": (lambda p, **k: two.adadelta(p, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.01, **k),
+    "adadelta": (lambda p, **k: optim.adadelta(p, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.01, **k),
                  lambda p: torch.optim.Adadelta(p, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.01)),
-    "rmsprop": (lambda p, **k: two.rmsprop(p, lr=0.01, alpha=0.9, weight_decay=0.01, **k),
+    "rmsprop": (lambda p, **k: optim.rmsprop(p, lr=0.01, alpha=0.9, weight_decay=0.01, **k),
                 lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, weight_decay=0.01)),
     "rmsprop_momentum_centered": (
-        lambda p, **k: two.rmsprop(p, lr=0.01, momentum=0.5, centered=True, **k),
+        lambda p, **k: optim.rmsprop(p, lr=0.01, momentum=0.5, centered=True, **k),
         lambda p: torch.optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True)),
-    "adam": (lambda p, **k: two.adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, **k),
+    "adam": (lambda p, **k: optim.adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, **k),
              lambda p: torch.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.01)),
-    "adamw": (lambda p, **k: two.adamw(p, lr=0.01, weight_decay=0.1, **k),
+    "adamw": (lambda p, **k: optim.adamw(p, lr=0.01, weight_decay=0.1, **k),
               lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)),
 }
 

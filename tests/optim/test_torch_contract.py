@@ -15,35 +15,35 @@ import pytest
 import torch
 from torch import nn
 
-import trainwell.optim as two
+from trainwell import optim
 
 # name -> (trainwell factory, torch.optim factory with the same hyper-parameters); both take maximize/foreach
 CASES = {
-    "sgd": (lambda p, **k: two.sgd(p, lr=0.05, weight_decay=0.01, **k),
+    "sgd": (lambda p, **k: optim.sgd(p, lr=0.05, weight_decay=0.01, **k),
             lambda p, **k: torch.optim.SGD(p, lr=0.05, weight_decay=0.01, **k)),
-    "sgd_momentum": (lambda p, **k: two.sgd(p, lr=0.02, momentum=0.9, dampening=0.1, **k),
+    "sgd_momentum": (lambda p, **k: optim.sgd(p, lr=0.02, momentum=0.9, dampening=0.1, **k),
                      lambda p, **k: torch.optim.SGD(p, lr=0.02, momentum=0.9, dampening=0.1, **k)),
-    "momentum": (lambda p, **k: two.momentum(p, lr=0.02, momentum=0.8, weight_decay=0.01, **k),
+    "momentum": (lambda p, **k: optim.momentum(p, lr=0.02, momentum=0.8, weight_decay=0.01, **k),
                  lambda p, **k: torch.optim.SGD(p, lr=0.02, momentum=0.8, weight_decay=0.01, **k)),
-    "nesterov": (lambda p, **k: two.nesterov(p, lr=0.02, momentum=0.8, weight_decay=0.01, **k),
+    "nesterov": (lambda p, **k: optim.nesterov(p, lr=0.02, momentum=0.8, weight_decay=0.01, **k),
                  lambda p, **k: torch.optim.SGD(p, lr=0.02, momentum=0.8, nesterov=True, weight_decay=0.01, **k)),
-    "adagrad": (lambda p, **k: two.adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01,
+    "adagrad": (lambda p, **k: optim.adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01,
                                            initial_accumulator_value=0.1, **k),
                 lambda p, **k: torch.optim.Adagrad(p, lr=0.1, lr_decay=0.01, weight_decay=0.01,
                                                    initial_accumulator_value=0.1, **k)),
-    "adadelta": (lambda p, **k: two.adadelta(p, lr=1.0, rho=0.8, weight_decay=0.01, **k),
+    "adadelta": (lambda p, **k: optim.adadelta(p, lr=1.0, rho=0.8, weight_decay=0.01, **k),
                  lambda p, **k: torch.optim.Adadelta(p, lr=1.0, rho=0.8, weight_decay=0.01, **k)),
-    "rmsprop": (lambda p, **k: two.rmsprop(p, lr=0.01, alpha=0.9, weight_decay=0.01, **k),
+    "rmsprop": (lambda p, **k: optim.rmsprop(p, lr=0.01, alpha=0.9, weight_decay=0.01, **k),
                 lambda p, **k: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, weight_decay=0.01, **k)),
-    "rmsprop_centered": (lambda p, **k: two.rmsprop(p, lr=0.01, momentum=0.5, centered=True, **k),
+    "rmsprop_centered": (lambda p, **k: optim.rmsprop(p, lr=0.01, momentum=0.5, centered=True, **k),
                          lambda p, **k: torch.optim.RMSprop(p, lr=0.01, momentum=0.5, centered=True, **k)),
-    "adam": (lambda p, **k: two.adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, **k),
+    "adam": (lambda p, **k: optim.adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, **k),
              lambda p, **k: torch.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), weight_decay=0.01, **k)),
-    "adam_amsgrad": (lambda p, **k: two.adam(p, lr=0.01, amsgrad=True, **k),
+    "adam_amsgrad": (lambda p, **k: optim.adam(p, lr=0.01, amsgrad=True, **k),
                      lambda p, **k: torch.optim.Adam(p, lr=0.01, amsgrad=True, **k)),
-    "adamw": (lambda p, **k: two.adamw(p, lr=0.01, weight_decay=0.1, **k),
+    "adamw": (lambda p, **k: optim.adamw(p, lr=0.01, weight_decay=0.1, **k),
               lambda p, **k: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1, **k)),
-    "adamw_amsgrad": (lambda p, **k: two.adamw(p, lr=0.01, weight_decay=0.1, amsgrad=True, **k),
+    "adamw_amsgrad": (lambda p, **k: optim.adamw(p, lr=0.01, weight_decay=0.1, amsgrad=True, **k),
                       lambda p, **k: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1, amsgrad=True, **k)),
 }
 NAMES = list(CASES)
@@ -226,7 +226,7 @@ def test_torch_schedulers_drive_trainwell_as_they_drive_torch(name, sched):
 def test_one_cycle_and_cyclic_cycle_sgds_momentum_as_with_torch_sgd():
     for make_sched in (SCHEDULERS["onecycle"], SCHEDULERS["cyclic"]):
         seen = []
-        for make in (lambda p: two.sgd(p, lr=0.01), lambda p: torch.optim.SGD(p, lr=0.01)):
+        for make in (lambda p: optim.sgd(p, lr=0.01), lambda p: torch.optim.SGD(p, lr=0.01)):
             model = _model()
             opt = make(_groups(model))
             sched = make_sched(opt)
@@ -314,13 +314,13 @@ def test_add_param_group_takes_defaults_and_a_refused_group_changes_nothing(name
 
 
 SPARSE = {  # sparse gradients: the optimizers torch.optim accepts them for
-    "sgd": (lambda p: two.sgd(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
-    "sgd_momentum": (lambda p: two.sgd(p, lr=0.1, momentum=0.9, dampening=0.2),
+    "sgd": (lambda p: optim.sgd(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
+    "sgd_momentum": (lambda p: optim.sgd(p, lr=0.1, momentum=0.9, dampening=0.2),
                      lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.2)),
-    "momentum": (lambda p: two.momentum(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
-    "nesterov": (lambda p: two.nesterov(p, lr=0.1),
+    "momentum": (lambda p: optim.momentum(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
+    "nesterov": (lambda p: optim.nesterov(p, lr=0.1),
                  lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
-    "adagrad": (lambda p: two.adagrad(p, lr=0.5, lr_decay=0.05, initial_accumulator_value=0.1),
+    "adagrad": (lambda p: optim.adagrad(p, lr=0.5, lr_decay=0.05, initial_accumulator_value=0.1),
                 lambda p: torch.optim.Adagrad(p, lr=0.5, lr_decay=0.05, initial_accumulator_value=0.1)),
 }
 
@@ -383,7 +383,7 @@ def _defaults(fn):
 
 @pytest.mark.parametrize("name", list(TORCH_OF))
 def test_defaults_are_torchs_but_for_the_documented_differences(name):
-    ours, theirs = _defaults(getattr(two, name)), _defaults(TORCH_OF[name])
+    ours, theirs = _defaults(getattr(optim, name)), _defaults(TORCH_OF[name])
     for key in set(ours) & set(theirs):
         expected = DIFFERENT.get((name, key), (theirs[key], theirs[key]))
         assert (ours[key], theirs[key]) == expected, key
@@ -391,7 +391,7 @@ def test_defaults_are_torchs_but_for_the_documented_differences(name):
     assert only_torch == ({"dampening", "nesterov"} if name == "nesterov" else {"nesterov"} if name == "momentum"
                           else set())
     assert set(ours) - set(theirs) <= {"bias_correction"}
-    opt = getattr(two, name)([torch.zeros(1, requires_grad=True)])
+    opt = getattr(optim, name)([torch.zeros(1, requires_grad=True)])
     for key in ("momentum", "nesterov", "maximize"):  # in every group, for schedulers and torch's loaders
         assert key in opt.defaults or name not in ("sgd", "momentum", "nesterov"), key
 
@@ -405,7 +405,7 @@ def test_newton_keeps_the_contract_it_can():
     x = torch.randn(3, dtype=torch.float64, requires_grad=True)
     for maximize, sign in ((False, 1.0), (True, -1.0)):
         x.data = torch.randn(3, dtype=torch.float64)
-        opt = two.newton([x], damping=0.0, maximize=maximize)
+        opt = optim.newton([x], damping=0.0, maximize=maximize)
 
         def closure():
             opt.zero_grad()
@@ -424,17 +424,17 @@ def test_newton_keeps_the_contract_it_can():
     buffer = io.BytesIO()
     torch.save(opt.state_dict(), buffer)
     buffer.seek(0)
-    again = two.newton([x])
+    again = optim.newton([x])
     again.load_state_dict(torch.load(buffer, weights_only=True))
     assert again.param_groups[0]["maximize"] is True and again.param_groups[0]["damping"] == 0.0
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda p: two.sgd(p, nesterov=True), "invalid nesterov=True with momentum=0.0"),
-    (lambda p: two.sgd(p, momentum=0.9, dampening=0.1, nesterov=True), "dampening=0.1"),
-    (lambda p: two.adam(p, amsgrad="yes"), "invalid amsgrad='yes'"),
-    (lambda p: two.rmsprop(p, maximize=1), "invalid maximize=1"),
-    (lambda p: two.newton(p, maximize=None), "invalid maximize=None"),
+    (lambda p: optim.sgd(p, nesterov=True), "invalid nesterov=True with momentum=0.0"),
+    (lambda p: optim.sgd(p, momentum=0.9, dampening=0.1, nesterov=True), "dampening=0.1"),
+    (lambda p: optim.adam(p, amsgrad="yes"), "invalid amsgrad='yes'"),
+    (lambda p: optim.rmsprop(p, maximize=1), "invalid maximize=1"),
+    (lambda p: optim.newton(p, maximize=None), "invalid maximize=None"),
 ])
 def test_bad_settings_are_one_line_value_errors(make, message):
     with pytest.raises(ValueError, match="allowed") as info:
