@@ -18,6 +18,7 @@ from typing import Any, Iterator, Literal
 import numpy as np
 import torch
 from trainwell.errors import TrainwellError
+from trainwell.data.sequences import make_sequence_task
 from trainwell.registry import Registry
 
 __all__ = ["DATASETS", "Data", "DataSpec", "Raw", "Split", "load_data", "split_data"]
@@ -287,3 +288,18 @@ def load_data(name: str, *, n_samples: int | None = None, noise: float | None = 
             raise TrainwellError("data.imbalance_ratio needs one class per row; sequence tasks have a class per token")
         raw = make_imbalanced(raw, imbalance_ratio, seed)
     return split_data(name, raw, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+
+
+# The sequence tasks are generated data sets too: registered here, so that DATASETS is complete once imported.
+def _register_sequence_task(task: str, description: str) -> None:
+    def load(n_samples: int | None, noise: float | None, seed: int, length: int = 8, vocab: int = 10) -> Raw:
+        x, y = make_sequence_task(task, n_samples or 5000, length=length, vocab=vocab, seed=seed)
+        return Raw(x, y, "sequence", n_classes=vocab, input_vocab=vocab + (task == "addition"))
+
+    DATASETS.add(task, load, description, default_samples=5000)
+
+
+_register_sequence_task("copy", "sequence task: output the source tokens (options length=8, vocab=10)")
+_register_sequence_task("reverse", "sequence task: output the source backwards (options length=8, vocab=10)")
+_register_sequence_task("sort", "sequence task: output the source tokens sorted (options length=8, vocab=10)")
+_register_sequence_task("addition", "sequence task: the digits of a + b in base vocab (options length=8 digits, vocab=10)")

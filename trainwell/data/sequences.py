@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainwell.data.datasets import DATASETS, Raw
-
 __all__ = ["make_sequence_task"]
 
 TASKS = ("copy", "reverse", "sort", "addition")
@@ -62,17 +60,3 @@ def make_sequence_task(task: str, n_samples: int, length: int = 8, vocab: int = 
     digits = (total[:, None] // (vocab ** np.arange(length, -1, -1, dtype=np.int64))) % vocab  # (n, length + 1)
     plus = np.full((n_samples, 1), vocab, dtype=np.int64)
     return np.concatenate([x, plus, b], axis=1), digits
-
-
-def _register(task: str, description: str) -> None:
-    def load(n_samples: int | None, noise: float | None, seed: int, length: int = 8, vocab: int = 10) -> Raw:
-        x, y = make_sequence_task(task, n_samples or 5000, length=length, vocab=vocab, seed=seed)
-        return Raw(x, y, "sequence", n_classes=vocab, input_vocab=vocab + (task == "addition"))
-
-    DATASETS.add(task, load, description, default_samples=5000)
-
-
-_register("copy", "sequence task: output the source tokens (options length=8, vocab=10)")
-_register("reverse", "sequence task: output the source backwards (options length=8, vocab=10)")
-_register("sort", "sequence task: output the source tokens sorted (options length=8, vocab=10)")
-_register("addition", "sequence task: the digits of a + b in base vocab (options length=8 digits, vocab=10)")
