@@ -217,7 +217,7 @@ class OptimConfig(_Section):
 
     name: str = Field("adam", description="optimizer (see `trainwell components`)")
     lr: float | None = Field(None, gt=0, allow_inf_nan=False, description="learning rate; default: the optimizer's")
-    momentum: float | None = Field(None, ge=0, lt=1, description="momentum (momentum, nesterov, rmsprop)")
+    momentum: float | None = Field(None, ge=0, lt=1, description="momentum (sgd: 0 as torch; momentum, nesterov: 0.9; rmsprop)")
     betas: tuple[float, float] | None = Field(None, description="Adam's decay rates (beta1, beta2)")
     eps: float | None = Field(None, ge=0, allow_inf_nan=False, description="denominator guard of adaptive methods")
     options: dict[str, Any] = Field(default_factory=dict,
