@@ -166,3 +166,15 @@ def test_a_sequence_task_with_an_mlp_is_one_line_and_writes_nothing(tmp_path, mo
                            monkeypatch, capsys)
     one_line_error(code, err, "sequence tasks take model.name=seq2seq")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_quiet_hides_the_findings_as_they_appear_but_the_summary_names_them(tmp_path, monkeypatch, capsys):
+    args = ["train", "--set", "data.name=breast_cancer", "--set", "data.standardize=false", "--set", "model.width=8",
+            "--set", "train.epochs=2", "-q", "--out", tmp_path / "run"]
+    code, out, err = run_cli(args, monkeypatch, capsys)
+    assert code == 0, err
+    found = json.loads((tmp_path / "run" / "diagnosis.json").read_text())["audit"]
+    assert any(f["symptom"] == "unscaled_inputs" and f["severity"] == "warning" for f in found)
+    words = " ".join(out.split())
+    assert "[warning]" not in words  # not as they appear...
+    assert "warning unscaled_inputs" in words  # ...but in the summary

@@ -198,7 +198,9 @@ def test_a_csv_header_is_detected_and_target_names_a_column(tmp_path):
     (tmp_path / "h.csv").write_text("a,b,label\n1,2,0\n3,4,1\n")
     (tmp_path / "n.csv").write_text("1,2,0\n3,4,1\n")
     (tmp_path / "first.csv").write_text("label,a,b\n0,1,2\n1,3,4\n")
-    for name, target in (("h.csv", None), ("n.csv", None), ("first.csv", "label"), ("n.csv", -1), ("n.csv", 2)):
+    (tmp_path / "excel.csv").write_bytes(b"\xef\xbb\xbf\r\n\"label\",a,b\r\n0,1,2\r\n\r\n1,3,4\r\n")  # BOM, CRLF, blanks
+    for name, target in (("h.csv", None), ("n.csv", None), ("first.csv", "label"), ("n.csv", -1), ("n.csv", 2),
+                         ("excel.csv", "label"), ("first.csv", "0")):
         split = load_arrays(tmp_path / name, target)
         torch.testing.assert_close(split.x, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
         assert split.y.tolist() == [0, 1]

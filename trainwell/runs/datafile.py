@@ -50,15 +50,15 @@ def _is_number(field: str) -> bool:
 
 def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray]:
     """(header names or None, the table ``(rows, columns)`` as float64)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        first = next((line for line in f if line.strip()), None)
-    if first is None:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:  # -sig: a spreadsheet's byte-order mark
+        lines = [line for line in f if line.strip()]
+    if not lines:
         raise TrainwellError(f"{path} is empty: a .csv needs one row per sample (numbers, comma-separated)")
-    fields = [c.strip().strip('"').strip("'") for c in first.rstrip("\r\n").split(",")]
+    fields = [c.strip().strip('"').strip("'") for c in lines[0].rstrip("\r\n").split(",")]
     header = None if all(_is_number(c) for c in fields) else fields
     with warnings.catch_warnings():  # an empty body is reported below, in one line
         warnings.simplefilter("ignore")
-        table = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=0 if header is None else 1, comments=None,
+        table = np.loadtxt(lines[0 if header is None else 1:], delimiter=",", ndmin=2, comments=None,
                            quotechar='"')
     if table.size == 0:
         raise TrainwellError(f"{path} has a header row but no data rows")
