@@ -110,3 +110,13 @@ def test_a_repair_says_where_it_went_on_from(tmp_path, monkeypatch, capsys):
     assert repair["from_epoch"] > 0
     line = " ".join(o for o in out.split() if o)  # rich wraps the line: compare the words
     assert f"{' '.join(repair['changes'])} (from epoch {repair['from_epoch']})" in line
+
+
+def test_the_summary_shows_balanced_accuracy_and_says_what_the_train_row_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run_cli(["train", *TINY, "--quiet", "--out", tmp_path / "run"], monkeypatch, capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "balanced accuracy" in out and "running mean over the epoch's batches" in out
+    test_row = next(line for line in out.splitlines() if line.strip().strip("│").strip().startswith("test"))
+    assert f"{metrics['test']['balanced_accuracy']:.4f}" in test_row and f"{metrics['test']['accuracy']:.4f}" in test_row

@@ -32,13 +32,21 @@ __all__ = ["EXIT_FAILED", "app", "main"]
 EXIT_FAILED = 3  # a run that failed: its loss became NaN
 
 
+def _number(value: object) -> str:
+    return "-" if not isinstance(value, (int, float)) else f"{value:.4f}"
+
+
 def _metrics_table(metrics: dict) -> Table:
-    table = Table(title="final metrics")
-    for col in ("split", "loss", "accuracy"):
+    """Loss and accuracy per split; balanced and sequence accuracy where they apply."""
+    splits = [s for s in ("train", "val", "test") if s in metrics]
+    extra = [k for k in ("balanced_accuracy", "sequence_accuracy") if any(k in metrics[s] for s in splits)]
+    table = Table(title="final metrics", caption="of the final model on each whole split, in evaluation mode; "
+                  "the progress bar's train loss is the running mean over the epoch's batches, in training mode")
+    for col in ("split", "loss", "accuracy", *(k.replace("_", " ") for k in extra)):
         table.add_column(col, justify="right" if col != "split" else "left")
-    for split in ("train", "val", "test"):
-        if split in metrics:
-            table.add_row(split, f"{metrics[split]['loss']:.4f}", f"{metrics[split]['accuracy']:.4f}")
+    for split in splits:
+        m = metrics[split]
+        table.add_row(split, _number(m["loss"]), _number(m["accuracy"]), *(_number(m.get(k)) for k in extra))
     return table
 
 
@@ -329,6 +337,8 @@ def ensemble(
     for i, m in enumerate(result["members"]):
         out.print(f"member {i} ({' '.join(m['changes'])}): test accuracy {m['test_accuracy']:.4f}")
     mean = sum(m["test_accuracy"] for m in result["members"]) / len(result["members"])
+    if result.get("stopped_early"):
+        out.print(result["stopped_early"], markup=False)
     out.print(f"ensemble ({combine}): test accuracy {result['test']['accuracy']:.4f} "
               f"(mean member {mean:.4f})")
     out.print(f"directory: {result['dir']}")
