@@ -16,7 +16,8 @@
    reported as a share of an epoch.
 3. Where that cost is paid: the time ``Checkpoint.save`` holds the training
    thread in the default run, with the background writer and written
-   synchronously (``--on-thread`` runs only this part).
+   synchronously (``--on-thread`` runs only this part), with the CPU time of both
+   threads per checkpoint and of a plain ``torch.save`` + fsync + rename of the same state.
 
 4. The floor (``--floor``): the same paired per-epoch cost for the plain PyTorch
    checkpoint a hand-written loop writes at the end of an epoch: ``torch.save``
@@ -80,11 +81,16 @@ def main() -> None:
     if args.floor:  # chunks of each kind alternate, so both see the machine's drift
         floor(args.rounds, args.blocks, Path(tempfile.mkdtemp()))
         return
-    if args.on_thread:
+    if args.on_thread:  # CPU time per thread: what one checkpoint costs whatever else runs on the machine
         d = Path(tempfile.mkdtemp())
         for background in (True, False):
-            print(f"Checkpoint.save holds the training thread {1e3 * on_thread_cost(background, d / str(background)):.2f}"
-                  f" ms per epoch ({'background writer' if background else 'synchronous write'}; median of 40)")
+            cb = on_thread_cost(background, d / str(background))
+            m = {k: 1e3 * statistics.median(v) for k, v in
+                 (("wall", cb.seconds), ("cpu", cb.cpu), ("writer", cb.writer_cpu or [0.0]), ("plain", cb.plain_cpu))}
+            print(f"{'background writer' if background else 'synchronous write'}: Checkpoint.save holds the training "
+                  f"thread {m['wall']:.2f} ms ({m['cpu']:.2f} ms CPU); writer thread {m['writer']:.2f} ms CPU; "
+                  f"total {m['cpu'] + m['writer']:.2f} ms CPU per checkpoint; plain torch.save + fsync + rename "
+                  f"{m['plain']:.2f} ms CPU (medians of {len(cb.seconds)} epochs)")
         return
     state = big_state()
     n = sum(v.numel() for v in state["model"].values())
@@ -198,22 +204,41 @@ def checkpoint_cost_per_epoch(blocks: int, d: Path) -> tuple[float, float, float
 
 
 class _TimedCheckpoint(Checkpoint):
+    """Times each save on the training thread (wall and CPU) and the writer thread's CPU per write;
+    then, on the same state, a plain ``torch.save`` + fsync + rename (its CPU on the training thread)."""
+
     def __init__(self, directory: Path, background: bool) -> None:
         super().__init__(directory, "bench", every_epochs=None, best=False, background=background)
         self.seconds: list[float] = []
+        self.cpu: list[float] = []
+        self.writer_cpu: list[float] = []
+        self.plain_cpu: list[float] = []
 
     def on_epoch_end(self, trainer) -> None:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         self.save(trainer)
         self.seconds.append(time.perf_counter() - start)
+        self.cpu.append(time.thread_time() - cpu)
+        self.wait()  # (not timed) so that the plain write below does not overlap ours
+        cpu = time.thread_time()
+        tmp = self.directory / "plain.pt.tmp"
+        torch_save({"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict()}, tmp)
+        os.replace(tmp, self.directory / "plain.pt")
+        self.plain_cpu.append(time.thread_time() - cpu)
+
+    def _write(self, path, snapshot, events) -> None:
+        cpu = time.thread_time()
+        super()._write(path, snapshot, events)
+        if self.background:
+            self.writer_cpu.append(time.thread_time() - cpu)
 
 
-def on_thread_cost(background: bool, d: Path, epochs: int = 40) -> float:
-    """Median time one checkpoint holds the training thread (the rest runs in the writer thread)."""
+def on_thread_cost(background: bool, d: Path, epochs: int = 40) -> _TimedCheckpoint:
+    """The time and CPU one checkpoint takes on the training thread (and the writer's CPU), per epoch."""
     cb = _TimedCheckpoint(d / "ck", background)
     trainwell.train(overrides=[f"train.epochs={epochs}", "checkpoint.every_epochs=null", "checkpoint.best=false"],
                     out=d / "run", callbacks=[cb], progress=False)
-    return statistics.median(cb.seconds)
+    return cb
 
 
 if __name__ == "__main__":

@@ -246,9 +246,10 @@ def main() -> None:
     args = parser.parse_args()
     apply_threads(args)
     warnings.filterwarnings("ignore")  # Lightning's advice (num_workers, log_every_n_steps, ...)
-    logging.getLogger("lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     import lightning
+    for name in ("lightning", "lightning.pytorch", "lightning.pytorch.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # "GPU available: False", tips
     print(f"machine: {machine()}, lightning {lightning.__version__}")
     for name in args.models.split(","):
         overrides, epochs = MODELS[name]
