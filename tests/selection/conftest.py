@@ -25,7 +25,7 @@ def tiny_base():
     return {"name": "tiny", "seed": 3,
             "data": {"name": "moons", "n_samples": 200, "batch_size": 32},
             "model": {"name": "mlp", "depth": 2, "width": 16},
-            "optim": {"name": "sgd", "lr": 0.1},
+            "optim": {"name": "adam", "lr": 0.05},
             "train": {"epochs": 3, "progress": False}}
 
 

@@ -19,7 +19,7 @@ optuna = pytest.importorskip("optuna", reason="the tune extra (optuna) is not in
 from trainwell.selection.study import Storage, counted, storage_spec  # noqa: E402
 from trainwell.selection.tune import tune  # noqa: E402
 
-SPACE = {"optim.lr": {"log_uniform": [0.05, 0.5]}, "model.width": {"int": [4, 16]}}
+SPACE = {"optim.lr": {"log_uniform": [0.02, 0.1]}, "model.width": {"int": [8, 16]}}  # Adam: healthy trials
 
 
 @pytest.fixture(params=["journal", "postgresql"])
@@ -52,13 +52,16 @@ def test_two_workers_finish_exactly_n_trials(tiny_base, tmp_path, storage):
 
 def test_a_worker_killed_mid_trial_loses_nothing(tiny_base, tmp_path, storage):
     name = f"kill-{os.getpid()}-{time.monotonic_ns()}"
-    base = {**tiny_base, "train": {"epochs": 6, "progress": False}}  # trials of about a second, to be killed in
+    base = {**tiny_base, "train": {"epochs": 25, "progress": False}}  # trials of a second or two, to be killed in
     root = tmp_path / "s"
     result, killed = {}, {}
 
     def run():
-        result["summary"] = tune(base, SPACE, trials=4, jobs=2, storage=storage, study=name, out=root,
-                                 sampler="random", pruner="none", heartbeat=1)
+        try:
+            result["summary"] = tune(base, SPACE, trials=4, jobs=2, storage=storage, study=name, out=root,
+                                     sampler="random", pruner="none", heartbeat=1)
+        except BaseException as err:  # noqa: BLE001 - shown by the assertion below
+            result["error"] = repr(err)
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -81,7 +84,7 @@ def test_a_worker_killed_mid_trial_loses_nothing(tiny_base, tmp_path, storage):
                 killed.update(number=t.number, params=t.params, pid=pid)
                 break
     thread.join(timeout=300)
-    assert killed, "no trial was caught running"
+    assert killed, f"no trial was caught running ({result.get('error', 'tune ended first')})"
     assert not thread.is_alive() and "summary" in result
     trials = _study(storage, root, name).get_trials()
     numbers = [t.number for t in trials]
@@ -89,9 +92,10 @@ def test_a_worker_killed_mid_trial_loses_nothing(tiny_base, tmp_path, storage):
     lost = trials[killed["number"]]
     assert lost.state.name == "FAIL"
     retry = [t for t in trials if t.system_attrs.get("retry_history") == [killed["number"]]]
-    assert len(retry) == 1 and retry[0].params == killed["params"] and retry[0].state.name == "COMPLETE"
+    finished = ("COMPLETE", "PRUNED")  # the doctor may prune a trial; none is left running or failed
+    assert len(retry) == 1 and retry[0].params == killed["params"] and retry[0].state.name in finished
     kept = counted(trials)
-    assert len(kept) == 4 and all(t.state.name == "COMPLETE" for t in kept)
+    assert len(kept) == 4 and all(t.state.name in finished for t in kept)
     assert len({t.system_attrs["trainwell_worker"] for t in trials}) == 2  # both workers took trials
     assert all((root / t.user_attrs["dir"] / "metrics.json").exists() for t in kept)
     s = result["summary"]

@@ -144,16 +144,21 @@ class Storage:
             return
         stale = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in \
             inspect.signature(optuna.storages.RDBStorage).parameters else "failed_trial_callback"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self.optuna = optuna.storages.RDBStorage(
-                    _with_driver(spec.url), engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=spec.heartbeat,
-                    grace_period=spec.grace, **{stale: _retry_callback()})
-            self._retry_callback = _retry_callback()
-        except Exception as err:  # sqlalchemy's errors: a wrong host, password or database name, a missing driver
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise TrainwellError(f"cannot open the storage {spec.describe()}: {first}") from None
+        for attempt in range(3):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self.optuna = optuna.storages.RDBStorage(
+                        _with_driver(spec.url), engine_kwargs={"pool_pre_ping": True},
+                        heartbeat_interval=spec.heartbeat, grace_period=spec.grace, **{stale: _retry_callback()})
+                break
+            except Exception as err:  # sqlalchemy's: a wrong host, password or database, a missing driver, or
+                if attempt < 2 and ("already exists" in str(err) or "UniqueViolation" in str(err)):
+                    time.sleep(0.5)  # another process creating Optuna's tables in a new database at the same time
+                    continue
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise TrainwellError(f"cannot open the storage {spec.describe()}: {first}") from None
+        self._retry_callback = _retry_callback()
 
     @contextlib.contextmanager
     def claim(self, study_name: str) -> Iterator[None]:

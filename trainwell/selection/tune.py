@@ -36,7 +36,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -329,7 +329,7 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
          storage: str | Path | None = None, study: str | None = None, sampler: str = "tpe",
          timeout: float | None = None, out: str | Path | None = None, metric: str = "val_accuracy",
          pruner: str = "median", overrides: Sequence[str] = (), heartbeat: int = 30,
-         progress: bool = False) -> dict[str, Any]:
+         threads: int | None = None, progress: bool = False) -> dict[str, Any]:
     """Search hyper-parameters with Optuna; every trial an ordinary run directory.
 
     Args:
@@ -348,6 +348,7 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
         pruner: ``median`` (Optuna's ``MedianPruner``) or ``none``; the doctor prunes either way.
         overrides: ``key=value`` changes to the base config.
         heartbeat: seconds between a running trial's heartbeats; a trial silent for 3x that is taken for lost.
+        threads: torch threads per worker (default ``cores // jobs``).
         progress: a progress bar over the trials.
 
     Returns:
@@ -369,6 +370,8 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
         raise TrainwellError(f"--pruner takes {' or '.join(PRUNERS)}, got {pruner!r}")
     if trials < 1 or jobs < 1:
         raise TrainwellError(f"--trials and --jobs must be >= 1, got {trials} and {jobs}")
+    if threads is not None and threads < 1:
+        raise TrainwellError(f"threads must be >= 1, got {threads}")
     if timeout is not None and not timeout > 0:
         raise TrainwellError(f"--timeout must be > 0 seconds, got {timeout}")
     if space is None:
@@ -386,12 +389,12 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
     with _quiet_optuna():
         return _tune(cfg, searched, study or cfg.run_name, trials=trials, jobs=jobs, storage=storage, sampler=sampler,
                      timeout=timeout, out=out, metric=metric, pruner=pruner, heartbeat=heartbeat, progress=progress,
-                     notes=notes)
+                     notes=notes, threads=threads or threads_for(jobs))
 
 
 def _tune(cfg: Any, searched: Space, name: str, *, trials: int, jobs: int, storage: str | Path | None,
           sampler: str, timeout: float | None, out: str | Path | None, metric: str, pruner: str, heartbeat: int,
-          progress: bool, notes: list[str]) -> dict[str, Any]:
+          progress: bool, notes: list[str], threads: int) -> dict[str, Any]:
     identity = {"metric": metric, "space": searched.to_dict(), "config": cfg.model_dump(mode="json")}
     if storage is not None and "://" in str(storage):  # a server: reachable, before anything is written
         shared = Storage(storage_spec(storage, Path("."), heartbeat))
@@ -407,7 +410,7 @@ def _tune(cfg: Any, searched: Space, name: str, *, trials: int, jobs: int, stora
     atomic_write_text(root / STUDY_FILE, json.dumps({"study": name, "storage": spec.describe(), "metric": metric,
                                                      "trials": trials, "space": searched.to_dict()}, indent=2))
     w = Worker(cfg.model_dump(mode="json"), searched.to_dict(), name, spec, str(root.resolve()), trials, metric,
-               sampler, pruner, timeout, threads_for(jobs), cfg.seed)
+               sampler, pruner, timeout, threads, cfg.seed)
     _run_workers(w, jobs, progress, notes, shared)
     return write_outputs(optuna.load_study(study_name=name, storage=shared.optuna), root, metric, trials, notes)
 
@@ -426,7 +429,9 @@ def _run_workers(w: Worker, jobs: int, progress: bool, notes: list[str], shared:
             with _quiet_optuna(w.threads):
                 work(w, on_trial=lambda s: bar.update(task, completed=finished(s)))
             return
-        ctx = get_context("spawn")  # each worker its own torch and OpenMP state
+        # fork starts in milliseconds with everything imported, and is safe when each worker runs one torch
+        # thread (the rule of selection.workers); with more threads, spawn avoids inheriting OpenMP's state
+        ctx = get_context("fork" if w.threads == 1 and "fork" in get_all_start_methods() else "spawn")
         procs = [ctx.Process(target=_worker_main, args=(w,), name=f"trainwell-tune-{i}") for i in range(jobs)]
         for p in procs:
             p.start()
