@@ -32,6 +32,7 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -429,9 +430,10 @@ def _run_workers(w: Worker, jobs: int, progress: bool, notes: list[str], shared:
             with _quiet_optuna(w.threads):
                 work(w, on_trial=lambda s: bar.update(task, completed=finished(s)))
             return
-        # fork starts in milliseconds with everything imported, and is safe when each worker runs one torch
-        # thread (the rule of selection.workers); with more threads, spawn avoids inheriting OpenMP's state
-        ctx = get_context("fork" if w.threads == 1 and "fork" in get_all_start_methods() else "spawn")
+        # fork starts in milliseconds with everything imported; it is safe from a process with one thread (no
+        # lock held by another thread at the fork) when each worker runs one torch thread (OpenMP's state)
+        fork = w.threads == 1 and threading.active_count() == 1 and "fork" in get_all_start_methods()
+        ctx = get_context("fork" if fork else "spawn")
         procs = [ctx.Process(target=_worker_main, args=(w,), name=f"trainwell-tune-{i}") for i in range(jobs)]
         for p in procs:
             p.start()
