@@ -1,6 +1,7 @@
 """The doctor on hand-written PyTorch loops: each rule fires on the mechanism it tests, and only there."""
 
 import copy
+import math
 import statistics
 
 import pytest
@@ -307,14 +308,19 @@ def test_too_high_learning_rate_nan_names_the_learning_rate_and_the_origin():
 
 
 def first_step_ratio(model, optimizer):
-    """The median over weight matrices of |dw| / |w| after one step, measured here by hand (the oracle)."""
+    """The median over weight matrices of |dw| / |w| after one step, measured here by hand (the oracle), without
+    the part of dw that shrinks w along itself (issue 18: the gradient's share of the update, not decay's)."""
     model = copy.deepcopy(model)
     optimizer = type(optimizer)(model.parameters(), **optimizer.defaults)
     weights = [p for p in model.parameters() if p.dim() >= 2]
     before = [w.detach().clone() for w in weights]
     F.cross_entropy(model(X[:64]), Y[:64]).backward()
     optimizer.step()
-    return statistics.median(float((w.detach() - b).norm() / b.norm()) for w, b in zip(weights, before))
+    def share(d, b):
+        radial = float((d * b).sum() / b.norm())
+        return math.sqrt(max(float(d.norm()) ** 2 - (radial ** 2 if radial < 0 else 0.0), 0.0)) / float(b.norm())
+
+    return statistics.median(share(w.detach() - b, b) for w, b in zip(weights, before))
 
 
 @pytest.mark.parametrize("make", [lambda p: torch.optim.Adagrad(p, 10.0), lambda p: torch.optim.RMSprop(p, 1.0)],

@@ -9,6 +9,7 @@ from trainwell.doctor.audit import audit
 from trainwell.doctor.callback import DoctorCallback
 from trainwell.doctor.compare import degradation
 from trainwell.doctor.doctor import Doctor
+from trainwell.doctor.lint import lint
 from trainwell.doctor.findings import CAUSES, SYMPTOMS, Finding, Symptom
 from trainwell.doctor.remedies import (REMEDIES, AddClipping, AddDropout, AddNorm, AddResidual, AddWeightDecay,
                                        Remedy, ScaleLR, SetActivation, SetInit, SetLoss, SetSchedule,
@@ -17,4 +18,4 @@ from trainwell.doctor.thresholds import Thresholds
 
 __all__ = ["CAUSES", "REMEDIES", "SYMPTOMS", "AddClipping", "AddDropout", "AddNorm", "AddResidual", "AddWeightDecay",
            "Doctor", "DoctorCallback", "Finding", "Remedy", "ScaleLR", "SetActivation", "SetInit", "SetLoss",
-           "SetSchedule", "StandardizeInputs", "StopEarly", "Symptom", "Thresholds", "audit", "degradation"]
+           "SetSchedule", "StandardizeInputs", "StopEarly", "Symptom", "Thresholds", "audit", "degradation", "lint"]

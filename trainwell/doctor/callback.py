@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from trainwell.doctor.doctor import Doctor
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.doctor.findings import Finding
@@ -52,11 +54,13 @@ class DoctorCallback(Callback):
     def on_fit_start(self, trainer) -> None:
         self.doctor = Doctor(trainer.model, trainer.optimizer, every=self.every, thresholds=self.thresholds,
                              on_finding=self.on_finding, total_steps=_planned_steps(trainer))
+        self.doctor.forward = getattr(trainer, "forward", None)
         if self._pending is not None:
             self.doctor.load_state_dict(self._pending)
             self._pending = None
         else:  # a loop that goes on from a kept state with new settings: a new watch, from where it is
             self.doctor.go_to(trainer.step, trainer.epoch)
+            _lint_and_sample(self.doctor, trainer)
         self._resolve_stopping()
 
     def _stop_if_asked(self, seen: int) -> None:
@@ -87,6 +91,10 @@ class DoctorCallback(Callback):
             self._stop_if_asked(seen)
 
     def on_fit_end(self, trainer) -> None:
+        planned = getattr(trainer, "epochs", None)
+        if self.doctor is not None and ((isinstance(planned, int) and trainer.epoch >= planned)
+                                        or getattr(trainer, "should_stop", False)):
+            self.doctor.finish()  # the run ended as planned (or by its own early stopping): how far did it get
         if self._stopping is not None and self._stopper.best_state is not None:
             self._stopper.on_fit_end(trainer)  # ends with the best validation epoch's weights
             self._stopping.repaired = \
@@ -122,6 +130,22 @@ class DoctorCallback(Callback):
     def _resolve_stopping(self) -> None:
         if self.doctor is not None and self._stopping_index is not None:
             self._stopping, self._stopping_index = self.doctor.findings[self._stopping_index], None
+
+
+def _lint_and_sample(doctor: Doctor, trainer) -> None:
+    """The lint on the first batch, and the rows the end-of-run verdict judges (drawn with a generator of their own)."""
+    split = getattr(trainer, "train_split", None)
+    loss_fn = getattr(trainer, "loss_fn", None)
+    if split is None or not len(split):
+        return
+    x, y = split.x, split.y
+    classes = int(y.max()) + 1 if y.dim() == 1 and not y.is_floating_point() and len(y) else None
+    if loss_fn is not None:
+        size = getattr(trainer, "batch_size", 128)
+        doctor.run_lint(loss_fn, (x[:size], y[:size]), n_classes=classes)
+    if classes is not None:
+        pick = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:doctor.sample_rows].to(y.device)
+        doctor.keep_sample(x[pick], y[pick])
 
 
 def _planned_steps(trainer) -> int | None:

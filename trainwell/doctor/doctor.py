@@ -36,13 +36,14 @@ from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
 from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
 from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, layer_gradients,
-                                     weighted_layers)
+                                     standardized_profile, weighted_layers)
 from trainwell.doctor.thresholds import Thresholds
+from trainwell.doctor.verdict import VerdictRules
 
 __all__ = ["Doctor", "Thresholds"]
 
 
-class Doctor(BlowUpRules, EpochRules):
+class Doctor(BlowUpRules, EpochRules, VerdictRules):
     """Watches a model and its optimizer; ``findings`` lists what went wrong.
 
     Args:
@@ -54,7 +55,10 @@ class Doctor(BlowUpRules, EpochRules):
         on_finding: called with each new finding (the trainer prints them).
         total_steps: the run's planned number of updates, if known (the trainer passes it): steps
             too small to move the weights by 1% in the whole run are then a learning rate too low
-            early, rather than after a plateau of 5 epochs.
+            early, rather than after a plateau of 5 epochs; and the run is judged at its last epoch.
+        loss_fn: the loss, ``f(output, y)``: the lint (:func:`~trainwell.doctor.lint`) checks model and loss
+            at the first ``observe`` that has inputs and targets.
+        n_classes: the data's classes (the lint checks the output width against it).
 
     Example:
         >>> with Doctor(model, optimizer) as doctor:  # doctest: +SKIP
@@ -68,7 +72,9 @@ class Doctor(BlowUpRules, EpochRules):
 
     def __init__(self, model: nn.Module, optimizer: Any = None, *, every: int = 10,
                  thresholds: Thresholds | None = None,
-                 on_finding: Callable[[Finding], None] | None = None, total_steps: int | None = None) -> None:
+                 on_finding: Callable[[Finding], None] | None = None, total_steps: int | None = None,
+                 loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                 n_classes: int | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.model, self.optimizer, self.every, self.total_steps = model, optimizer, every, total_steps
@@ -103,6 +109,10 @@ class Doctor(BlowUpRules, EpochRules):
         self._unsaid: list[Finding] = []
         self._lrs: list[float] | None = None  # the learning rates at the last update sample
         self._first_loss: float | None = None
+        self._init_verdict(loss_fn, n_classes)
+        self._dead_last: dict[str, float] = {}  # the last window's dead shares
+        self._windows = 0  # windows of dead units judged
+        self._init_stds: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ context
 
@@ -191,6 +201,7 @@ class Doctor(BlowUpRules, EpochRules):
             self.acts.collect()
             self.time.collect()
             return
+        self._observe_start(inputs, targets)
         if self._first_loss is None:
             self._first_loss = value
         elif self.step >= 5 and value > self.t.divergence_jump * max(self._first_loss, 1e-12) \
@@ -205,6 +216,13 @@ class Doctor(BlowUpRules, EpochRules):
             self._check_updates()
         if sampled:
             acts = self.acts.collect()
+            window = self.acts.dead_window(self.t.dead_rows)
+            if window is not None:  # units 0 on every row of the window's batches
+                self._dead_last, self._windows = window, self._windows + 1
+                for n, share in window.items():
+                    acts.setdefault(n, {})["dead"] = share
+            if self.step == 0 and inputs is not None:  # the start judged on standardised inputs (see _init_profile)
+                self._init_stds = standardized_profile(self.model, self.acts, inputs, targets, self.forward)
             if self.acts.skipped:
                 self._note(f"outputs of {', '.join(sorted(self.acts.skipped))} are not tensors (tuples, dicts): "
                            "their units are not measured")
@@ -253,14 +271,25 @@ class Doctor(BlowUpRules, EpochRules):
         if not math.isfinite(overall):
             self._found("exploding_gradients", "error", evidence, layer=name, cause="non_finite_gradients")
         elif len(present) > 1 and self._held("vanishing", vanishing) >= self.t.persist:
-            cause = "bad_initialisation" if self.has("bad_initialisation") else \
-                ("saturating_activation" if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules) else "depth")
+            cause = self._vanishing_cause(present)
             self._found("vanishing_gradients", "warning", evidence, layer=name, cause=cause)
         elif self._held("exploding", ratio > self.t.exploding_ratio) >= self.t.persist \
                 or overall > self.t.exploding_rms or (growth > self.t.exploding_growth and overall > 1.0):
             self._found("exploding_gradients", "warning" if ratio > self.t.exploding_ratio else "error",
                         evidence, layer=name, cause="depth" if ratio > self.t.exploding_ratio else
                         ("bad_initialisation" if self.has("bad_initialisation") else None))
+
+    def _vanishing_cause(self, present: list[tuple[int, float, float]]) -> str | None:
+        """The cause the measurements show: the start, a saturating activation, batch norm on tiny batches,
+        or depth - a gradient that shrinks layer after layer over four or more of them - else none."""
+        for symptom in ("bad_initialisation", "small_batch_norm"):
+            if self.has(symptom):
+                return symptom
+        if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules):
+            return "saturating_activation"
+        grads = [g for _, g, _ in present]
+        shrinking = len(grads) >= 4 and all(a < b for a, b in zip(grads, grads[1:]))
+        return "depth" if shrinking else None
 
     def _check_time(self, through: dict[str, tuple[float, float]]) -> None:
         """Gradients exploding through time: a recurrent layer's first time step gets 10x the last's gradient."""
@@ -286,13 +315,17 @@ class Doctor(BlowUpRules, EpochRules):
 
     def _dead_layer(self, acts: dict[str, dict[str, float]] | None) -> bool:
         """Whether a layer's units are mostly dead (with a first-layer gradient of exactly 0, they stopped it)."""
-        return any(a.get("dead", 0.0) > self.t.dead_share for a in (acts or {}).values())
+        # before the first window is complete, one batch's dead units: enough to say a zero gradient was stopped
+        # (the finding itself waits for the window)
+        shares = self._dead_last.values() if self._windows else [a.get("dead_batch", 0.0) for a in (acts or {}).values()]
+        return any(v > self.t.dead_share for v in shares)
 
     def _check_activations(self, acts: dict[str, dict[str, float]]) -> None:
         if self.step == 0 and len(acts) >= 2:
-            names = [n for n, *_ in self.acts.modules if n in acts]
-            stds = [acts[n]["pre_std"] for n in names]
-            if stds[0] > 0:
+            profile = self._init_stds or {n: a["pre_std"] for n, a in acts.items() if "pre_std" in a}
+            names = [n for n, *_ in self.acts.modules if n in profile]
+            stds = [profile[n] for n in names]
+            if len(stds) >= 2 and stds[0] > 0:
                 for n, s in zip(names[1:], stds[1:]):
                     r = s / stds[0]
                     if r < self.t.init_collapse or r > self.t.init_explode:
@@ -306,7 +339,7 @@ class Doctor(BlowUpRules, EpochRules):
             if not values:
                 continue
             worst = max(values, key=values.get)
-            if self._held(symptom, values[worst] > share) >= self.t.persist:
+            if self._held(symptom, values[worst] > share) >= (1 if symptom == "dead_relu" else self.t.persist):
                 cause = self._unit_cause(symptom)
                 finding = self._found(symptom, "warning", {f"{kind}_share": values[worst], "per_layer": values},
                                       layer=worst, cause=cause)
@@ -317,7 +350,8 @@ class Doctor(BlowUpRules, EpochRules):
         """Why units saturated or died: too large steps threw them there, or they started there."""
         if self._update_peak > self.t.update_high:
             return "learning_rate_too_high"
-        if self._counts.get(symptom, 0) >= self.step // self.every + 1:  # held since the first sample
+        since = self._windows if symptom == "dead_relu" else self.step // self.every + 1
+        if self._counts.get(symptom, 0) >= since:  # held since the first sample (dead units: window)
             return "bad_initialisation"
         return "saturating_activation" if symptom == "saturation" else None
 
@@ -355,7 +389,11 @@ class Doctor(BlowUpRules, EpochRules):
             return
         median = statistics.median(finite)
         evidence = {"update_to_weight_median": median, "per_layer": ratios}
-        if self._held("lr_high", median > self.t.update_high) >= self.t.persist:
+        # a first step far larger than the weights followed by steps less than half as large is Adam's first
+        # step on small weights (lr per weight, bias-corrected), which the weights then outgrow: not a rate too high
+        before = [r for r in self._update_ratios[-2] if math.isfinite(r)] if len(self._update_ratios) > 1 else []
+        falling = bool(before) and median < 0.5 * statistics.median(before)
+        if self._held("lr_high", median > self.t.update_high and not falling) >= self.t.persist:
             self._slow_down(self._found("learning_rate_too_high", "warning", evidence))
         moving = bool(self._grads) and self._grads[-1]["rms"] > 1e-8  # no gradient at all is another problem
         before, self._lrs = self._lrs, self._rates()

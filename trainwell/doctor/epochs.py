@@ -41,6 +41,8 @@ class EpochRules:
             if math.isfinite(val) and (self._best_val is None or val < self._best_val[0]):
                 self._best_val = (val, self.epoch + 1, record.get("train_loss", math.nan))
             self._check_epochs()
+            if self._verdict_due():  # the run's last epoch: judge how far it got
+                self.finish()
         except Exception as err:
             self._broken = True
             self._note(f"the doctor stopped watching after an internal error: {type(err).__name__}: {err}")
@@ -72,6 +74,35 @@ class EpochRules:
             i -= 1
         return i < len(ends) - 1 and self.step - ends[i][1] < self.t.spike_steps
 
+    def _check_oscillation(self, window: list[float]) -> None:
+        """Swings around the run's own trend, larger than the gap between its training and validation curves.
+
+        The median distance of each epoch's training loss from the line through
+        its two neighbours measures the swings, not the descent; the window's mean gap between the
+        validation and training losses is how much a loss moves for reasons that
+        are not the steps (the data's noise floor, a small validation set): a
+        run at its noise floor swings less than that, an overshooting one more.
+        Swings below a tenth of the descent the run has made are noise about a
+        solution it has found.
+        """
+        t = self.t
+        n = len(window)
+        diffs = [b - a for a, b in zip(window, window[1:])]
+        turns = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0)
+        mean_y = statistics.mean(window)
+        # each epoch's distance from the straight line through its neighbours: a trend (even a sharp drop,
+        # which moves one or two of them) leaves the median of these at ~0; swings do not
+        swing = statistics.median(abs(b - (a + c) / 2) for a, b, c in zip(window, window[1:], window[2:]))
+        vals = self._series("val_loss")[-n:]
+        gap = abs(statistics.mean(vals) - mean_y) if len(vals) == n else 0.0
+        losses = self._series("train_loss")
+        descent = losses[0] - min(losses)  # how far the run's own trend has taken it
+        size = swing / max(mean_y, 1e-12)
+        if turns >= t.oscillation_turns and size > t.oscillation_size and swing > max(gap, 0.1 * descent):
+            self._found("oscillating_loss", "warning", {"train_loss": window, "turns": turns,
+                                                        "swing_around_trend": size, "train_val_gap": gap},
+                        cause="learning_rate_too_high")
+
     def _series(self, key: str) -> list[float]:
         return [e[key] for e in self._epochs if key in e and math.isfinite(e[key])]
 
@@ -86,14 +117,7 @@ class EpochRules:
                                              "min_train_loss": self._min_train_loss})
         accs = self._series("train_acc")
         if len(losses) >= t.oscillation_window:
-            window = losses[-t.oscillation_window:]
-            diffs = [b - a for a, b in zip(window, window[1:])]
-            turns = sum(1 for a, b in zip(diffs, diffs[1:]) if a * b < 0)
-            size = statistics.mean(abs(d) for d in diffs) / max(statistics.mean(window), 1e-12)
-            if turns >= t.oscillation_turns and size > t.oscillation_size and not self._fitted(losses, accs):
-                self._found("oscillating_loss", "warning", {"train_loss": window, "turns": turns,
-                                                            "mean_change": size},
-                            cause="learning_rate_too_high")
+            self._check_oscillation(losses[-t.oscillation_window:])
         if len(losses) > t.plateau_epochs:
             before = losses[-t.plateau_epochs - 1]
             gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)

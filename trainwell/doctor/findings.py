@@ -87,6 +87,27 @@ SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
             "standardise the inputs (data.standardize=true)", (StandardizeInputs(),)),
     Symptom("bad_input", "the data hold non-finite values or labels outside the model's outputs",
             "drop or fix the listed rows", ()),
+    Symptom("double_softmax", "the model's outputs are probabilities and the loss applies its own softmax: it "
+            "sees logits confined to [0, 1], a floor under the loss and a squeezed gradient",
+            "remove the softmax at the end of the model (the loss applies its own)", ()),
+    Symptom("small_output_gradient", "the loss's gradient at the output vanishes for confident mistakes: a "
+            "sigmoid or softmax squashed before MSE multiplies it by the squashing's derivative",
+            "use cross-entropy from logits", (SetLoss("cross_entropy"),)),
+    Symptom("loss_sum_reduction", "the loss sums over the batch instead of averaging: every step is batch-size "
+            "times larger than the rate was chosen for", "use reduction='mean' or divide the rate by the batch size",
+            ()),
+    Symptom("output_width_mismatch", "the model has more outputs than the data have classes",
+            "give the last layer one output per class", ()),
+    Symptom("dropout_too_high", "dropout drops most units (p is the drop probability, not the keep probability)",
+            "write p as the share to drop (0.1-0.5)", (AddDropout(0.2),)),
+    Symptom("small_batch_norm", "batch norm on batches of a few rows: its statistics are noise",
+            "larger batches, or layer/group norm", (AddNorm("layer"),)),
+    Symptom("missing_nonlinearity", "linear layers follow each other with no nonlinearity between them: together "
+            "they are one linear map", "put an activation between them", ()),
+    Symptom("weight_decay_on_norms", "weight decay reaches biases and norm gains that were meant to be left alone",
+            "put every 1-D parameter in the group without decay", ()),
+    Symptom("constant_features", "some input features are (nearly) constant: they carry no information",
+            "none needed (drop them if they cost memory)", ()),
     Symptom("degradation", "a deeper plain network trains worse than a shallower one (not overfitting: worse "
             "on the training data)", "add residual connections or batch norm", (AddResidual(),)),
 ]}
@@ -113,6 +134,17 @@ CAUSES: dict[str, str] = {
     "bad_initialisation": "the initial weights are too small or too large",
     "depth": "many layers multiply the effect",
     "recurrence": "the recurrent weight matrix multiplies the gradient once per time step",
+    "small_batch": "batches too small for batch norm's statistics",
+    "architecture": "the model's structure",
+    "keep_probability_as_p": "a keep probability was written as dropout's p",
+    "decay_filter": "the filter that excludes parameters from weight decay misses some",
+    "softmax_before_loss": "a softmax before a loss that applies its own",
+    "squashed_loss": "a squashing activation before the loss multiplies its gradient by its derivative",
+    "sum_reduction": "the loss sums over the batch",
+    "near_duplicates": "rows of one split are near-copies of rows of another (resampling or noisy copies before "
+                       "the split)",
+    "budget": "the run ended before training got far: too few updates for this rate",
+    "input_scale": "the inputs' scale or offset",
 }
 
 

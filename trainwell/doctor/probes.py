@@ -2,7 +2,9 @@
 
 * :class:`ActivationProbe`: forward hooks on activation modules. On sampled
   steps each records, detached, the share of saturated units, the share of
-  units dead for the whole batch, and the spread (std) of its input, the
+  units active on some row of the batch (OR-ed over the batches of a window:
+  a unit is dead when it is 0 for every row of the window, not of one
+  batch, which may hold one class), and the spread (std) of its input, the
   pre-activation, and after backward the RMS of the gradient reaching its
   output (the state gradient). Units are features (fully connected) or channels (conv).
 * :func:`layer_gradients`: per weighted layer, the RMS of its weight gradient and weights.
@@ -10,8 +12,9 @@
   respect to the first and the last time step's input of every recurrent
   layer (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``): the gradient through time,
   whose factors are the recurrent weight matrix once per step (seed 000).
-* :class:`UpdateProbe`: ``|w_after - w_before| / |w_before|`` per weighted
-  layer, through the optimizer's step hooks.
+* :class:`UpdateProbe`: ``|dw| / |w_before|`` per weighted layer, through the
+  optimizer's step hooks, without the part of ``dw`` that shrinks ``w`` along
+  itself (weight decay): the gradient's share of the update.
 * :func:`first_non_finite`: re-runs a forward pass with hooks on every module
   and names the first one whose output is non-finite although its inputs
   are finite (the origin), apart from those that only passed it on.
@@ -29,7 +32,7 @@ from torch import nn
 from trainwell.nn.activations import ACTIVATIONS, make_activation
 
 __all__ = ["ActivationProbe", "TimeProbe", "UpdateProbe", "activation_name", "first_non_finite", "layer_gradients",
-           "weighted_layers"]
+           "standardized_profile", "weighted_layers"]
 
 
 def _activation_classes() -> dict[type, str]:
@@ -89,6 +92,9 @@ class ActivationProbe:
                         if activation_name(module) is not None]
         self.records: dict[str, dict[str, torch.Tensor]] = {}
         self.skipped: set[str] = set()  # modules whose output could not be read
+        # per unit: active on some row of the sampled batches since the last window was judged
+        self.alive: dict[str, torch.Tensor] = {}
+        self.alive_rows: dict[str, int] = {}
         self._handles = [m.register_forward_hook(self._hook(name, kind)) for name, m, kind in self.modules]
 
     def _hook(self, name: str, kind: str):
@@ -107,8 +113,10 @@ class ActivationProbe:
                           else torch.zeros(())}
                 if meta["saturated"] is not None:
                     record["saturated"] = meta["saturated"](units).float().mean()
-                if meta["dead"] is not None and units.shape[0] > 1:
-                    record["dead"] = meta["dead"](units).all(dim=0).float().mean()  # share of units dead on all rows
+                if meta["dead"] is not None and units.shape[0] > 1:  # units active on some row of this batch
+                    record["dead_batch"] = meta["dead"](units).all(dim=0).float().mean()
+                    self.alive[name] = (~meta["dead"](units)).any(dim=0) | self.alive.get(name, False)
+                    self.alive_rows[name] = self.alive_rows.get(name, 0) + units.shape[0]
                 self.records[name] = record
             if output.requires_grad:  # the back-propagated (state) gradient, RMS, when backward reaches it
                 output.register_hook(lambda g, r=record: r.__setitem__("state_grad", g.detach().float().pow(2)
@@ -128,6 +136,16 @@ class ActivationProbe:
         for (n, k, _), v in zip(flat, values):
             out[n][k] = v
         return out
+
+    def dead_window(self, rows: int) -> dict[str, float] | None:
+        """Per layer, the share of units inactive on every row since the last call, once ``rows`` rows were
+        seen (then the window starts again); None before that. One sync per window."""
+        if not self.alive or min(self.alive_rows.values()) < rows:
+            return None
+        names = list(self.alive)
+        shares = torch.stack([1 - self.alive[n].float().mean() for n in names]).cpu().tolist()
+        self.alive, self.alive_rows = {}, {}
+        return dict(zip(names, shares))
 
     def close(self) -> None:
         for h in self._handles:
@@ -232,10 +250,15 @@ class UpdateProbe:
             deltas = torch._foreach_sub([w.detach() for w in weights], self.before)
             num = torch.stack([n.float() for n in torch._foreach_norm(deltas)]).cpu().tolist()
             den = torch.stack([n.float() for n in torch._foreach_norm(self.before)]).cpu().tolist()
+            dots = torch.stack([p.sum().float() for p in torch._foreach_mul(deltas, self.before)]).cpu().tolist()
         self.before = None
         per_layer, i = [], 0
         for _, _, ws in self.layers:
-            n2 = sum(num[i + j] ** 2 for j in range(len(ws)))
+            # a shrinking update's component along -w is weight decay's (or the gradient's pull to 0), not a
+            # step across the loss surface: only the rest counts (the gradient's share of the update)
+            n2 = sum(num[i + j] ** 2 - (dots[i + j] / den[i + j]) ** 2 * (dots[i + j] < 0 and den[i + j] > 0)
+                     for j in range(len(ws)))
+            n2 = max(n2, 0.0)
             d2 = sum(den[i + j] ** 2 for j in range(len(ws)))
             per_layer.append(math.sqrt(n2) / math.sqrt(d2) if d2 > 0 else float("inf"))
             i += len(ws)
@@ -245,6 +268,36 @@ class UpdateProbe:
         for h in self._handles:
             h.remove()
         self._handles = []
+
+
+def standardized_profile(model: nn.Module, acts: ActivationProbe, inputs: torch.Tensor, targets: Any,
+                         forward: Any = None) -> dict[str, float] | None:
+    """Each activation's pre-activation spread on ``inputs`` standardised per feature (batch statistics).
+
+    The initialisation check must not blame the weights for the input's own
+    scale or offset: the same weights are judged on inputs of mean 0 and
+    variance 1 (one extra forward pass, once; batch-norm buffers and the
+    random state are restored).
+    """
+    if not inputs.is_floating_point() or inputs.dim() < 2 or len(inputs) < 2 or len(acts.modules) < 2:
+        return None
+    flat = inputs.detach().reshape(len(inputs), -1)
+    x = ((flat - flat.mean(0)) / flat.std(0).clamp_min(1e-8)).reshape(inputs.shape)
+    buffers = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k or "num_batches" in k}
+    devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
+    active, acts.active = acts.active, True
+    alive, rows = acts.alive, acts.alive_rows  # the training batch's units stay counted, not this pass's
+    acts.alive, acts.alive_rows = {}, {}
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            forward(model, x, targets) if forward is not None else model(x)
+    finally:
+        if buffers:
+            model.load_state_dict(buffers, strict=False)
+        acts.active = active
+    records = acts.collect()
+    acts.alive, acts.alive_rows = alive, rows
+    return {n: a["pre_std"] for n, a in records.items() if "pre_std" in a}
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:

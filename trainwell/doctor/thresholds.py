@@ -29,8 +29,12 @@ Rules (each threshold from the mechanism it tests):
   from it). At step 0 one sample suffices - it measures the initial recurrent
   weights, as the initialisation check does; later, two samples in a row.
 * saturation / dead ReLU: share of units whose derivative is ~0 (sigmoid/tanh
-  output within 3% of its limits; ReLU output 0 for every row of the batch),
-  above 60% / 50% of a layer, on two samples in a row.
+  output within 3% of its limits, above 60% of a layer on two samples in a
+  row; ReLU output 0 for every row of a window of sampled batches holding at
+  least 128 rows, above 50% of a layer - one batch may hold a single class,
+  for which a class-specific unit is rightly silent). The update size that
+  names a rate too high as the cause is the gradient's share of the update:
+  the part of dw that shrinks w along itself (weight decay) is left out.
 * learning rate: ``|dw| / |w|`` per step; healthy training moves weights by
   ~1e-3 to 1e-2 of their size per step. Above 0.1 on two samples in a row the steps
   overshoot (one sample is not enough: RMSprop's first step, without bias
@@ -49,7 +53,16 @@ Rules (each threshold from the mechanism it tests):
   and never too low.
 * divergence within an epoch: the loss ten times its first value.
 * bad initialisation: at step 0 the spread of the pre-activations falls
-  below 1/10 (or rises above 10x) of the first layer's by the last.
+  below 1/10 (or rises above 10x) of the first layer's by the last, measured
+  on the first batch standardised per feature (one extra forward pass): the
+  input's own scale or offset is not the weights' fault.
+* vanishing gradients name the cause the measurements show: the start (a bad
+  initialisation found), batch norm on batches below 8, a saturating
+  activation in the model, or depth when the weight gradient shrinks layer
+  after layer over four or more layers; otherwise no cause.
+* learning rate too high: not when a sample's median step is less than half
+  the previous one's - Adam's first step is ~lr per weight, larger than small
+  weights, and the weights then outgrow it.
 * NaN loss: the cause is named: ``bad_input`` (the batch holds non-finite
   rows), ``log_of_zero`` (every module's output is finite: the loss itself
   took log(0), or a parameter-free module made a NaN from finite values),
@@ -63,8 +76,12 @@ Rules (each threshold from the mechanism it tests):
   and either above the untrained model's loss or for 50 updates or more: a
   shorter rise below it may be a spike of a rate near the stability edge,
   which comes back down - Lewkowycz et al. 2020, Cohen et al. 2021),
-  oscillation (the loss changed direction 5 times in 8 epochs by >10%, before
-  the training accuracy reached 0.9: swings around a fitted solution are noise),
+  oscillation (the loss changed direction 5 times in 8 epochs, the median
+  distance of an epoch's loss from the line through its neighbours above 10%
+  of the window's mean, larger than the mean gap between the validation and
+  the training loss - a run at its noise floor swings less than that gap -
+  and than a tenth of the descent the run has made: swings about a fitted
+  solution are noise),
   plateau (less than 1% better in 5 epochs, and never 10% above where the
   window started - a rise is not a plateau - before the loss has halved or the
   training accuracy reached 0.9: slow convergence, and underfitting when the
@@ -78,6 +95,16 @@ Rules (each threshold from the mechanism it tests):
   where known, is not below underfitting's 0.7: good on the training data,
   bad on validation. The training loss need not be below the validation
   loss: a small validation set can be easier than the training set).
+* the lint (lint.py, before training): dropout p >= 0.8; batch norm on
+  batches below 8 rows; a confidently wrong output's gradient below 1/20 of
+  the model's own, both relative to cross-entropy's (healthy losses measure
+  0.6 (BCE per class over 10) to 1.4; MSE after a sigmoid or softmax 0 to
+  3e-4); a loss gradient above half the batch size times cross-entropy's mean
+  (sum reduction measures exactly the batch size).
+* the end-of-run verdict (verdict.py): the model's accuracy on 512 training
+  rows got less than half of the way from the majority class to a linear
+  softmax model fitted on the same rows (judged only where that linear model
+  beats the majority class by 0.1).
 """
 
 from __future__ import annotations
@@ -99,6 +126,7 @@ class Thresholds:
     exploding_time_ratio: float = 10.0  # through time: healthy RNN/GRU/LSTM/seq2seq runs measure 0 to 1.2
     saturated_share: float = 0.6
     dead_share: float = 0.5
+    dead_rows: int = 128  # a unit is dead when 0 on every row of the sampled batches of a window this many rows
     persist: int = 2
     update_high: float = 0.1
     update_low: float = 1e-6
@@ -120,3 +148,11 @@ class Thresholds:
     oscillation_window: int = 8
     oscillation_turns: int = 5
     oscillation_size: float = 0.1
+    # the lint (lint.py): static checks before training
+    small_batch_norm: int = 8  # batch norm on fewer rows than this estimates its statistics from too few
+    dropout_high: float = 0.8  # a drop probability this high is a keep probability written as p
+    output_gradient_saturated: float = 0.05  # confidently-wrong gradient / own gradient (both vs CE) below this
+    sum_reduction_share: float = 0.5
+    # the end-of-run verdict (verdict.py)
+    verdict_share: float = 0.5  # below this share of the way from the majority class to a linear model: underfit
+    verdict_room: float = 0.1  # a linear model must beat the majority class by this much to be a reference  # the loss's gradient above this times the batch size x CE-mean's: a sum

@@ -1,0 +1,185 @@
+"""The doctor's verdict on a whole run: how far training got, against what the data allow.
+
+:class:`VerdictRules` is the part of :class:`~trainwell.doctor.Doctor` that
+keeps a small sample of training rows (``sample_rows``, taken from the
+batches it observes, or handed to it by the trainer's callback), runs the
+lint (:mod:`trainwell.doctor.lint`) once it can see the loss, and at the end
+of the run (``finish``, or the last ``end_epoch`` when ``total_steps`` is
+known) compares the model's accuracy on that sample with two cheap
+references: predicting the most frequent class, and a linear softmax model
+fitted on the same rows (a few L-BFGS steps). A run whose accuracy got less
+than ``verdict_share`` of the way from the first to the second is
+underfitting, however steadily it was still improving: a plateau rule never
+fires on a run that crawls until its budget ends.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from trainwell.doctor.findings import Finding
+from trainwell.doctor.lint import lint
+from trainwell.doctor.remedies import ScaleLR
+
+__all__ = ["VerdictRules", "linear_reference"]
+
+# what the lint found that shrinks or blocks learning: named as the verdict's cause
+_BLOCKERS = ("double_softmax", "small_output_gradient", "dropout_too_high", "missing_nonlinearity",
+             "small_batch_norm", "weight_decay_on_norms", "vanishing_gradients", "saturation", "dead_relu",
+             "learning_rate_too_low")
+
+
+@torch.no_grad()
+def _standardized(x: torch.Tensor) -> torch.Tensor:
+    flat = x.reshape(len(x), -1).double()
+    return (flat - flat.mean(0)) / flat.std(0).clamp_min(1e-8)
+
+
+def linear_reference(x: torch.Tensor, y: torch.Tensor, n_classes: int, steps: int = 60) -> float:
+    """In-sample accuracy of a linear softmax model (L2 1e-3) fitted on ``(x, y)`` by L-BFGS.
+
+    What a model with no hidden layer gets on these rows: a deep model that
+    trained should do at least as well on its own training data.
+    """
+    z = _standardized(x)
+    w = torch.zeros(z.shape[1] + 1, n_classes, dtype=torch.float64, requires_grad=True)
+    zb = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], 1)
+    opt = torch.optim.LBFGS([w], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(zb @ w, y) + 1e-3 * w[:-1].pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        return float(((zb @ w).argmax(1) == y).double().mean())
+
+
+class VerdictRules:
+    """Sample keeping, the lint and the end-of-run verdict, mixed into :class:`~trainwell.doctor.Doctor`."""
+
+    sample_rows = 512
+
+    def _init_verdict(self, loss_fn: Any, n_classes: int | None) -> None:
+        self.loss_fn, self.n_classes = loss_fn, n_classes
+        self._sample: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._sampled = 0
+        self._linted = False
+        self._judged = False
+        self.forward: Any = None  # f(model, x, y) -> output, set by a loop that has one (the trainer's callback)
+
+    def keep_sample(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Rows of the training data the verdict judges the model on (classification: 1-D integer labels)."""
+        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or y.dim() != 1 \
+                or y.is_floating_point() or self._sampled >= self.sample_rows:
+            return
+        take = min(len(y), self.sample_rows - self._sampled)
+        self._sample.append((x[:take].detach().clone(), y[:take].detach().clone()))
+        self._sampled += take
+
+    def run_lint(self, loss_fn: Any, batch: tuple[torch.Tensor, torch.Tensor], **kw: Any) -> list[Finding]:
+        """Run :func:`~trainwell.doctor.lint.lint` once and record its findings (the probes do not see it)."""
+        if self._linted:
+            return []
+        self._linted = True
+        active = self.acts.active, self.time.active
+        self.acts.active = self.time.active = False
+        try:
+            found = lint(self.model, loss_fn, batch, optimizer=self.optimizer, thresholds=self.t,
+                         n_classes=kw.pop("n_classes", self.n_classes), forward=kw.pop("forward", self.forward), **kw)
+        except Exception as err:  # the doctor must never stop the user's training
+            self._note(f"the lint failed: {type(err).__name__}: {err}")
+            found = []
+        finally:
+            self.acts.active, self.time.active = active
+        for f in found:
+            if f.symptom not in self._reported:
+                self._reported.add(f.symptom)
+                f.step, f.epoch = self.step, self.epoch
+                self.findings.append(f)
+                self._unsaid.append(f)
+        return found
+
+    def _observe_start(self, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
+        """At the first observed step: the lint (with the loss given), and sample rows on sampled steps."""
+        if inputs is None or targets is None:
+            return
+        if not self._linted and self.loss_fn is not None:
+            self.run_lint(self.loss_fn, (inputs, targets))
+        if self.step % self.every == 0:
+            self.keep_sample(inputs, targets)
+
+    def finish(self) -> None:
+        """Judge the whole run (once): call after the last epoch (the trainer's callback does, at fit end)."""
+        if self._broken or self._judged:
+            return
+        self._judged = True
+        try:
+            self._verdict()
+        except Exception as err:  # the doctor must never stop the user's training
+            self._note(f"the end-of-run verdict failed: {type(err).__name__}: {err}")
+        finally:
+            self._say_new()
+
+    def _verdict(self) -> None:
+        if not self._sample or any(self.has(s) for s in ("nan_loss", "divergence", "underfitting")):
+            return
+        x = torch.cat([a for a, _ in self._sample])
+        y = torch.cat([b for _, b in self._sample])
+        if len(y) < 32 or not x.is_floating_point():
+            return
+        n_classes = max(int(y.max()) + 1, self.n_classes or 0)
+        model_acc = self._accuracy(x, y)
+        if model_acc is None:
+            return
+        majority = float(torch.bincount(y, minlength=n_classes).max()) / len(y)
+        linear = linear_reference(x.cpu(), y.cpu(), n_classes)
+        room = linear - majority
+        if room < self.t.verdict_room:
+            return  # a linear model does no better than the prior: no reference to judge by
+        progress = (model_acc - majority) / room
+        if progress >= self.t.verdict_share:
+            return
+        evidence: dict[str, Any] = {"train_sample_accuracy": model_acc, "majority_class_accuracy": majority,
+                                    "linear_model_accuracy": linear, "progress_to_linear": progress,
+                                    "sample_rows": len(y)}
+        losses = self._series("train_loss")
+        if len(losses) >= 3 and losses[-3] > 0:
+            evidence["last_two_epochs_gain"] = (losses[-3] - losses[-1]) / losses[-3]
+        cause = next((s for s in _BLOCKERS if self.has(s)), None)
+        if cause is None and evidence.get("last_two_epochs_gain", 0.0) > self.t.plateau_improvement:
+            cause = "budget"
+        finding = self._found("underfitting", "warning", evidence, cause=cause)
+        if finding is not None and cause == "budget":
+            recent = [sorted(r)[len(r) // 2] for r in self._update_ratios[-5:] if r]
+            if recent and max(recent) < self.t.step_target:
+                finding.remedies = [ScaleLR(3.0)]
+                finding.remedy = f"train longer or raise the learning rate: it was still improving when the run " \
+                                 f"ended, at {progress:.0%} of the way from the majority class to a linear model"
+
+    @torch.no_grad()
+    def _accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float | None:
+        model: nn.Module = self.model
+        was_training = model.training
+        active = self.acts.active, self.time.active
+        self.acts.active = self.time.active = False
+        try:
+            model.eval()
+            out = self.forward(model, x, y) if self.forward is not None else model(x)
+        finally:
+            model.train(was_training)
+            self.acts.active, self.time.active = active
+        if not isinstance(out, torch.Tensor) or out.dim() != 2 or not bool(torch.isfinite(out).all()):
+            return None
+        return float((out.argmax(1) == y.to(out.device)).float().mean())
+
+    def _verdict_due(self) -> bool:
+        """At the end of an epoch: the run's last, when its length is known."""
+        return self.total_steps is not None and self.step >= self.total_steps
