@@ -203,6 +203,14 @@ SICK: list[Case] = [
          data="imbalanced_moons"),
 ]
 
+# written as healthy; relabelled in the eighth session (issue 18): 20 updates leave these at chance (training
+# accuracy 0.113 and 0.105 on 512 training rows, the majority class 0.107, a linear model 0.52 in-sample): the
+# end-of-run verdict's underfitting is there
+SICK += [Case("gru-mnist1d", cfg("mnist1d", 4, 1000, {"name": "gru", "width": 32}), {"underfitting"},
+              {"slow_convergence"}),
+         Case("lstm-mnist1d", cfg("mnist1d", 4, 1000, {"name": "lstm", "width": 32}), {"underfitting"},
+              {"slow_convergence"})]
+
 HEALTHY: list[Case] = [Case(name, c) for name, c in [
     ("mlp-relu-moons", cfg("moons", 10, None, _mlp("relu", 3))),
     ("mlp-relu-circles", cfg("circles", 10, None, _mlp("relu", 3))),
@@ -225,8 +233,6 @@ HEALTHY: list[Case] = [Case(name, c) for name, c in [
     ("cnn-relu-mnist1d", HEALTHY_CNN),
     ("cnn-relu-digits", cfg("digits", 6, None, _cnn("relu", 2, kernel_size=3))),
     ("cnn-batchnorm-mnist1d", cfg("mnist1d", 6, 1500, _cnn("relu", 3, norm="batch"))),
-    ("gru-mnist1d", cfg("mnist1d", 4, 1000, {"name": "gru", "width": 32})),
-    ("lstm-mnist1d", cfg("mnist1d", 4, 1000, {"name": "lstm", "width": 32})),
     ("rnn-tanh-digits", cfg("digits", 6, None, {"name": "rnn", "activation": "tanh", "width": 32})),
     ("seq2seq-reverse", cfg("reverse", 6, 2000, {"name": "seq2seq", "attention": "additive"}, {"lr": 0.003})),
 ]]

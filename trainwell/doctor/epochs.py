@@ -55,6 +55,16 @@ class EpochRules:
         """The training data are (nearly) fitted: swings and plateaus from here on are noise, not a problem."""
         return (halved and losses[-1] < 0.5 * losses[0]) or (bool(accs) and accs[-1] >= self.t.fitted_accuracy)
 
+    def _at_floor(self) -> bool:
+        """The plateau is as far as the data allow: the model already beats a linear model on rows it trained on,
+        and its validation loss is no further from its training loss than 10% (no gap left to close by
+        fitting). Labels with noise stop a run there, at any accuracy."""
+        self._reference = None  # the model now
+        ref = self.progress()
+        vals, losses = self._series("val_loss"), self._series("train_loss")
+        close = bool(vals) and abs(vals[-1] - losses[-1]) <= 0.1 * max(losses[-1], 1e-12)
+        return ref is not None and ref["progress_to_linear"] >= 1.0 and close
+
     def _spike(self, loss: float) -> bool:
         """The rising loss may still be a spike that comes back down, not a divergence.
 
@@ -123,9 +133,12 @@ class EpochRules:
             gain = (before - min(losses[-t.plateau_epochs:])) / max(abs(before), 1e-12)
             flat = max(losses[-t.plateau_epochs:]) <= before * (1 + t.plateau_band)  # a rise is not a plateau
             # a plateau after the loss has halved is convergence (noisy data stop somewhere), not a problem
-            if gain < t.plateau_improvement and flat and not self._fitted(losses, accs, halved=True):
+            if gain < t.plateau_improvement and flat and not self._fitted(losses, accs, halved=True) \
+                    and not self._at_floor():
                 cause = next((s for s in ("vanishing_gradients", "saturation", "dead_relu", "learning_rate_too_low",
-                                          "learning_rate_too_high") if self.has(s)), None)
+                                          "learning_rate_too_high", "small_output_gradient", "double_softmax",
+                                          "dropout_too_high", "missing_nonlinearity", "small_batch_norm")
+                              if self.has(s)), None)
                 recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]  # recent step sizes
                 if cause is None and recent:
                     if max(recent) < 100 * t.update_low:  # steps ~1e-4 of the weights or less, and nothing moves

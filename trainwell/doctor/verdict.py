@@ -5,9 +5,9 @@ keeps a small sample of training rows (``sample_rows``, taken from the
 batches it observes, or handed to it by the trainer's callback), runs the
 lint (:mod:`trainwell.doctor.lint`) once it can see the loss, and at the end
 of the run (``finish``, or the last ``end_epoch`` when ``total_steps`` is
-known) compares the model's accuracy on that sample with two cheap
-references: predicting the most frequent class, and a linear softmax model
-fitted on the same rows (a few L-BFGS steps). A run whose accuracy got less
+known) compares the model's accuracy on half of that sample with two cheap
+references on the same rows: predicting the most frequent class, and a
+linear softmax model fitted on the other half (a few L-BFGS steps). A run whose accuracy got less
 than ``verdict_share`` of the way from the first to the second is
 underfitting, however steadily it was still improving: a plateau rule never
 fires on a run that crawls until its budget ends.
@@ -39,27 +39,37 @@ def _standardized(x: torch.Tensor) -> torch.Tensor:
     return (flat - flat.mean(0)) / flat.std(0).clamp_min(1e-8)
 
 
-def linear_reference(x: torch.Tensor, y: torch.Tensor, n_classes: int, steps: int = 60) -> float:
-    """In-sample accuracy of a linear softmax model (L2 1e-3) fitted on ``(x, y)`` by L-BFGS.
+def linear_reference(x: torch.Tensor, y: torch.Tensor, n_classes: int, steps: int = 60,
+                     fit: torch.Tensor | None = None) -> float:
+    """Accuracy of a linear softmax model (L2 1e-3, L-BFGS) fitted on the rows ``fit`` and scored on the others.
 
-    What a model with no hidden layer gets on these rows: a deep model that
-    trained should do at least as well on its own training data.
+    What a model with no hidden layer gets on rows it did not see: a lower
+    bound of what the data allow (scored on its own rows, 400 weights fit 512
+    rows of MNIST-1D to 0.53 while unseen ones get ~0.3). A deep model that
+    trained should do at least as well on its own training data. Without
+    ``fit``, in-sample.
     """
     z = _standardized(x)
-    w = torch.zeros(z.shape[1] + 1, n_classes, dtype=torch.float64, requires_grad=True)
     zb = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], 1)
+    score = torch.ones(len(y), dtype=torch.bool)
+    if fit is not None:
+        score[fit] = False
+        zb_fit, y_fit = zb[fit], y[fit]
+    else:
+        zb_fit, y_fit = zb, y
+    w = torch.zeros(z.shape[1] + 1, n_classes, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = F.cross_entropy(zb @ w, y) + 1e-3 * w[:-1].pow(2).sum()
+        loss = F.cross_entropy(zb_fit @ w, y_fit) + 1e-3 * w[:-1].pow(2).sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         opt.step(closure)
     with torch.no_grad():
-        return float(((zb @ w).argmax(1) == y).double().mean())
+        return float(((zb[score] @ w).argmax(1) == y[score]).double().mean())
 
 
 class VerdictRules:
@@ -73,6 +83,7 @@ class VerdictRules:
         self._sampled = 0
         self._linted = False
         self._judged = False
+        self._reference: dict[str, Any] | None = None
         self.forward: Any = None  # f(model, x, y) -> output, set by a loop that has one (the trainer's callback)
 
     def keep_sample(self, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -128,28 +139,50 @@ class VerdictRules:
         finally:
             self._say_new()
 
-    def _verdict(self) -> None:
-        if not self._sample or any(self.has(s) for s in ("nan_loss", "divergence", "underfitting")):
-            return
+    def progress(self) -> dict[str, Any] | None:
+        """How far the model got on the kept training rows: from the majority class (0) to a linear model (1).
+
+        The linear model is fitted on half of the rows and scored, as the model
+        is, on the other half; None without a reference (too few rows, no
+        classification, or a linear model no better than the majority class by
+        ``verdict_room``). Computed once and kept.
+        """
+        if self._reference is not None:
+            return self._reference or None
+        self._reference = {}
+        if not self._sample:
+            return None
         x = torch.cat([a for a, _ in self._sample])
         y = torch.cat([b for _, b in self._sample])
         if len(y) < 32 or not x.is_floating_point():
-            return
+            return None
         n_classes = max(int(y.max()) + 1, self.n_classes or 0)
-        model_acc = self._accuracy(x, y)
+        fit = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:len(y) // 2]
+        scored = torch.ones(len(y), dtype=torch.bool)
+        scored[fit] = False
+        model_acc = self._accuracy(x[scored.to(x.device)], y[scored.to(y.device)])
         if model_acc is None:
-            return
-        majority = float(torch.bincount(y, minlength=n_classes).max()) / len(y)
-        linear = linear_reference(x.cpu(), y.cpu(), n_classes)
+            return None
+        ys = y.cpu()[scored]
+        majority = float(torch.bincount(ys, minlength=n_classes).max()) / len(ys)
+        linear = linear_reference(x.cpu(), y.cpu(), n_classes, fit=fit)
         room = linear - majority
         if room < self.t.verdict_room:
-            return  # a linear model does no better than the prior: no reference to judge by
-        progress = (model_acc - majority) / room
-        if progress >= self.t.verdict_share:
+            return None  # a linear model does no better than the prior: no reference to judge by
+        self._reference = {"train_sample_accuracy": model_acc, "majority_class_accuracy": majority,
+                           "linear_model_accuracy": linear, "progress_to_linear": (model_acc - majority) / room,
+                           "sample_rows": len(ys)}
+        return self._reference
+
+    def _verdict(self) -> None:
+        if any(self.has(s) for s in ("nan_loss", "divergence", "underfitting")):
             return
-        evidence: dict[str, Any] = {"train_sample_accuracy": model_acc, "majority_class_accuracy": majority,
-                                    "linear_model_accuracy": linear, "progress_to_linear": progress,
-                                    "sample_rows": len(y)}
+        self._reference = None  # judged on the final model
+        ref = self.progress()
+        if ref is None or ref["progress_to_linear"] >= self.t.verdict_share:
+            return
+        progress = ref["progress_to_linear"]
+        evidence: dict[str, Any] = dict(ref)
         losses = self._series("train_loss")
         if len(losses) >= 3 and losses[-3] > 0:
             evidence["last_two_epochs_gain"] = (losses[-3] - losses[-1]) / losses[-3]
