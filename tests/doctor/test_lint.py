@@ -166,10 +166,11 @@ def test_a_unit_silent_on_one_batch_is_not_dead_over_the_window():
     probe = ActivationProbe(relu)
     x = torch.tensor([[1.0, -1.0, -1.0]]).repeat(200, 1)  # batch 1: only unit 0 active
     relu(x)
-    relu(-x)  # batch 2: units 1 and 2 active
-    assert probe.dead_window(rows=256) == {"0": 0.0}
-    relu(x[:10])
-    assert probe.dead_window(rows=256) is None  # 10 rows: not a window yet
+    assert probe.collect(dead_rows=128)["0"]["dead"] == pytest.approx(2 / 3)  # one batch of 200 rows: a window
+    relu(x[:100])
+    assert "dead" not in probe.collect(dead_rows=128)["0"]  # 100 rows: not a window yet
+    relu(-x[:100])  # units 1 and 2 active on these rows: none dead over the window
+    assert probe.collect(dead_rows=128)["0"]["dead"] == 0.0
     probe.close()
 
 

@@ -215,12 +215,10 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
             self.updates.ratios = None
             self._check_updates()
         if sampled:
-            acts = self.acts.collect()
-            window = self.acts.dead_window(self.t.dead_rows)
-            if window is not None:  # units 0 on every row of the window's batches
+            acts = self.acts.collect(self.t.dead_rows)
+            window = {n: a["dead"] for n, a in acts.items() if "dead" in a}
+            if window:  # units 0 on every row of the window's batches
                 self._dead_last, self._windows = window, self._windows + 1
-                for n, share in window.items():
-                    acts.setdefault(n, {})["dead"] = share
             if self.step == 0 and inputs is not None:  # the start judged on standardised inputs (see _init_profile)
                 self._init_stds = standardized_profile(self.model, self.acts, inputs, targets, self.forward)
             if self.acts.skipped:

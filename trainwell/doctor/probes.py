@@ -114,8 +114,9 @@ class ActivationProbe:
                 if meta["saturated"] is not None:
                     record["saturated"] = meta["saturated"](units).float().mean()
                 if meta["dead"] is not None and units.shape[0] > 1:  # units active on some row of this batch
-                    record["dead_batch"] = meta["dead"](units).all(dim=0).float().mean()
-                    self.alive[name] = (~meta["dead"](units)).any(dim=0) | self.alive.get(name, False)
+                    silent = meta["dead"](units).all(dim=0)  # per unit: 0 on every row of this batch
+                    record["dead_batch"] = silent.float().mean()
+                    self.alive[name] = ~silent | self.alive.get(name, False)
                     self.alive_rows[name] = self.alive_rows.get(name, 0) + units.shape[0]
                 self.records[name] = record
             if output.requires_grad:  # the back-propagated (state) gradient, RMS, when backward reaches it
@@ -124,11 +125,19 @@ class ActivationProbe:
 
         return hook
 
-    def collect(self) -> dict[str, dict[str, float]]:
-        """The records of the last sampled forward pass, as numbers (one sync), then cleared."""
+    def collect(self, dead_rows: int | None = None) -> dict[str, dict[str, float]]:
+        """The records of the last sampled forward pass, as numbers (one sync), then cleared.
+
+        With ``dead_rows``, once the window holds that many rows, each layer's record also has ``dead``:
+        the share of its units inactive on every row of the window (which then starts again).
+        """
         names = list(self.records)
         flat = [(n, k, v) for n in names for k, v in self.records[n].items()]
         self.records = {}
+        if dead_rows is not None and self.alive and min(self.alive_rows.values()) >= dead_rows:
+            flat += [(n, "dead", 1 - mask.float().mean()) for n, mask in self.alive.items()]
+            names += [n for n in self.alive if n not in names]
+            self.alive, self.alive_rows = {}, {}
         if not flat:
             return {}
         values = torch.stack([v.float().cpu() for _, _, v in flat]).tolist()
@@ -136,16 +145,6 @@ class ActivationProbe:
         for (n, k, _), v in zip(flat, values):
             out[n][k] = v
         return out
-
-    def dead_window(self, rows: int) -> dict[str, float] | None:
-        """Per layer, the share of units inactive on every row since the last call, once ``rows`` rows were
-        seen (then the window starts again); None before that. One sync per window."""
-        if not self.alive or min(self.alive_rows.values()) < rows:
-            return None
-        names = list(self.alive)
-        shares = torch.stack([1 - self.alive[n].float().mean() for n in names]).cpu().tolist()
-        self.alive, self.alive_rows = {}, {}
-        return dict(zip(names, shares))
 
     def close(self) -> None:
         for h in self._handles:
@@ -248,9 +247,11 @@ class UpdateProbe:
         weights = self._weights()
         with torch.no_grad():
             deltas = torch._foreach_sub([w.detach() for w in weights], self.before)
-            num = torch.stack([n.float() for n in torch._foreach_norm(deltas)]).cpu().tolist()
-            den = torch.stack([n.float() for n in torch._foreach_norm(self.before)]).cpu().tolist()
-            dots = torch.stack([p.sum().float() for p in torch._foreach_mul(deltas, self.before)]).cpu().tolist()
+            k = len(deltas)
+            flat = torch.stack([n.float() for n in torch._foreach_norm(deltas)]
+                               + [n.float() for n in torch._foreach_norm(self.before)]
+                               + [p.sum().float() for p in torch._foreach_mul(deltas, self.before)]).cpu().tolist()
+            num, den, dots = flat[:k], flat[k:2 * k], flat[2 * k:]  # one sync
         self.before = None
         per_layer, i = [], 0
         for _, _, ws in self.layers:
