@@ -46,7 +46,7 @@ from trainwell.runs.remedies import plan_repair, repairable
 from trainwell.runs.console import say
 from trainwell.runs.signals import SignalGuard, StopOnSignal
 
-__all__ = ["Attempt", "Kind", "Outcome", "device_of", "run_attempt", "teacher_forcing"]
+__all__ = ["Attempt", "Kind", "Outcome", "device_of", "findings_of", "run_attempt", "teacher_forcing"]
 
 
 class Kind(Enum):
@@ -87,6 +87,11 @@ class Attempt:
     progress: bool | None = None
     handle_signals: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+
+
+def findings_of(diagnosis: dict[str, Any]) -> list[Finding]:
+    """The audit's and the doctor's findings of a diagnosis (as diagnosis.json holds them)."""
+    return [Finding(**f) for f in diagnosis.get("audit", []) + diagnosis.get("findings", [])]
 
 
 def device_of(name: str) -> torch.device:
@@ -146,7 +151,7 @@ class Outcome:
     @property
     def findings(self) -> list[Finding]:
         """The audit's and the doctor's findings."""
-        return [Finding(**f) for f in self.diagnosis.get("audit", []) + self.diagnosis.get("findings", [])]
+        return findings_of(self.diagnosis)
 
     @cached_property
     def val_accuracy(self) -> float:

@@ -27,7 +27,7 @@ from trainwell.loop import Callback, LastGoodState
 from trainwell.loop.checkpoint import config_digest, latest_checkpoint, load_checkpoint
 from trainwell.optim.lr_find import lr_range_test
 from trainwell.optim.registry import build_optimizer
-from trainwell.runs.attempt import Attempt, Kind, Outcome, device_of, run_attempt, teacher_forcing
+from trainwell.runs.attempt import Attempt, Kind, Outcome, device_of, findings_of, run_attempt, teacher_forcing
 from trainwell.runs.console import say
 from trainwell.runs.directory import clear_attempt, previous_repairs, read_run, write_json
 from trainwell.runs.evaluation import build, make_run_loss
@@ -52,7 +52,7 @@ class Run:
     @property
     def findings(self) -> list[Finding]:
         """The audit's and the doctor's findings (the last attempt's, after repairs)."""
-        return [Finding(**f) for f in self.diagnosis.get("audit", []) + self.diagnosis.get("findings", [])]
+        return findings_of(self.diagnosis)
 
 
 def _resume_state(run_dir: Path, config: Any, overrides: Sequence[str]) -> tuple[Config, dict[str, Any]]:
