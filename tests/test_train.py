@@ -23,7 +23,7 @@ def test_run_directory_holds_everything(tiny_config, tmp_path):
     run = trainwell.train(tiny_config, out=tmp_path / "run")
     files = {p.name for p in run.dir.iterdir()}
     assert files == {"config.yaml", "history.jsonl", "metrics.json", "model.safetensors", "checkpoints",
-                     "diagnosis.json"}
+                     "diagnosis.json", "stats.jsonl"}
     assert load_config(run.dir / "config.yaml") == run.config
     assert yaml.safe_load((run.dir / "config.yaml").read_text())["model"]["width"] == 16
     lines = [json.loads(line) for line in (run.dir / "history.jsonl").read_text().splitlines()]

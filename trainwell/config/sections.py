@@ -313,6 +313,8 @@ class DoctorConfig(_Section):
     every: int = Field(10, ge=1, description="measure gradients, activations and updates every N steps")
     repair: bool = Field(False, description="apply the remedy of what was found and train again")
     max_repairs: int = Field(2, ge=0, le=10, description="repair attempts after the first run")
+    record: bool = Field(True, description="write the per-layer measurements of every sample to stats.jsonl "
+                                           "(what `trainwell report` plots)")
 
 
 class EarlyStoppingConfig(_Section):

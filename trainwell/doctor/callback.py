@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,12 +39,15 @@ class DoctorCallback(Callback):
         stop_when: end the fit when a finding satisfies it.
         patience, monitor, mode, min_delta: with ``stop_when``, the early stopping that repairs
             overfitting (the trainer passes its ``early_stopping`` settings).
+        record: the doctor's ``stats.jsonl`` (see :mod:`trainwell.doctor.record`).
     """
 
     def __init__(self, every: int = 10, on_finding: Callable[[Finding], None] | None = None,
                  thresholds: Thresholds | None = None, stop_when: Callable[[Finding], bool] | None = None,
-                 patience: int = 10, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0) -> None:
+                 patience: int = 10, monitor: str = "val_loss", mode: str = "min", min_delta: float = 0.0,
+                 record: str | Path | None = None) -> None:
         self.every, self.on_finding, self.thresholds, self.stop_when = every, on_finding, thresholds, stop_when
+        self.record = record
         # with stop_when: the best epoch and its weights, kept from the start; active once overfitting is found
         self._stopper = EarlyStopping(monitor, mode, min_delta, patience=patience, active=False)
         self._stopping: Finding | None = None  # the overfitting finding early stopping is repairing
@@ -53,7 +57,7 @@ class DoctorCallback(Callback):
 
     def on_fit_start(self, trainer) -> None:
         self.doctor = Doctor(trainer.model, trainer.optimizer, every=self.every, thresholds=self.thresholds,
-                             on_finding=self.on_finding, total_steps=_planned_steps(trainer))
+                             on_finding=self.on_finding, total_steps=_planned_steps(trainer), record=self.record)
         self.doctor.forward = getattr(trainer, "forward", None)
         if self._pending is not None:
             self.doctor.load_state_dict(self._pending)

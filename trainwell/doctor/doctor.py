@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ from trainwell.doctor.blowups import BlowUpRules
 from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
 from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
+from trainwell.doctor.record import HIST_BINS, HIST_RANGE, StatsRecorder
 from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, layer_gradients,
                                      standardized_profile, weighted_layers)
 from trainwell.doctor.thresholds import Thresholds
@@ -59,6 +61,9 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         loss_fn: the loss, ``f(output, y)``: the lint (:func:`~trainwell.doctor.lint`) checks model and loss
             at the first ``observe`` that has inputs and targets.
         n_classes: the data's classes (the lint checks the output width against it).
+        record: a path: write every sample's per-layer measurements there, one JSON line each
+            (:mod:`trainwell.doctor.record`; a new file, or on :meth:`load_state_dict` the lines before
+            the restored step kept). Recording adds each activation's mean, std and histogram.
 
     Example:
         >>> with Doctor(model, optimizer) as doctor:  # doctest: +SKIP
@@ -74,7 +79,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                  thresholds: Thresholds | None = None,
                  on_finding: Callable[[Finding], None] | None = None, total_steps: int | None = None,
                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                 n_classes: int | None = None) -> None:
+                 n_classes: int | None = None, record: str | Path | None = None) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.model, self.optimizer, self.every, self.total_steps = model, optimizer, every, total_steps
@@ -85,7 +90,9 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self.step = 0
         self.epoch = 0
         self.layers = weighted_layers(model)
-        self.acts = ActivationProbe(model)
+        self.acts = ActivationProbe(model, detail=record is not None, bins=HIST_BINS, span=HIST_RANGE)
+        self.recorder = StatsRecorder(record) if record is not None else None
+        self._recording = False  # the recorder's file is opened at the first observe (after a load_state_dict)
         self.time = TimeProbe(model)
         self.updates = UpdateProbe(optimizer, self.layers) if optimizer is not None else None
         if not self.layers:
@@ -123,7 +130,11 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self.close()
 
     def close(self) -> None:
-        """Remove every hook (the model and optimizer are as they were)."""
+        """Remove every hook (the model and optimizer are as they were); the record is written out."""
+        if self.recorder is not None:
+            self.recorder.close()
+            if self.recorder.failed:
+                self._note(self.recorder.failed)
         self.acts.close()
         self.time.close()
         if self.updates is not None:
@@ -195,8 +206,16 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
     def _observe(self, loss: Any, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         sampled = self.step % self.every == 0
+        if self.recorder is not None and not self._recording:
+            self.recorder.start(self.step)
+            self._recording = True
+        if self.updates is not None and self.updates.ratios is not None and self.recorder is not None:
+            self.recorder.updates([n for n, *_ in self.layers], self.updates.ratios)
         if not math.isfinite(value):
             if not self.has("nan_loss"):
+                if self.recorder is not None:  # the blow-up's step is recorded, sampled or not
+                    self._record(value, layer_gradients(self.layers) if self.layers else [],
+                                 self.acts.collect() if sampled else {}, {})
                 self._diagnose_nan(value, inputs, targets)
             self.acts.collect()
             self.time.collect()
@@ -230,12 +249,36 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                            "tensors (packed or unbatched sequences): their gradient through time is not measured")
             if through:  # before the layers' check: through time it can name the recurrent start as the cause
                 self._check_time(through)
-            if self.layers:
-                self._check_gradients(layer_gradients(self.layers), acts)
+            grads = layer_gradients(self.layers) if self.layers else []
+            if self.recorder is not None:
+                self._record(value, grads, acts, through)
+            if grads:
+                self._check_gradients(grads, acts)
             if acts:
                 self._check_activations(acts)
             if self.updates is not None and self.updates.available:
                 self.updates.armed = True
+
+    def _record(self, loss: float, grads: list[tuple[float, float] | None], acts: dict[str, dict[str, Any]],
+                through: dict[str, tuple[float, float]]) -> None:
+        """One sample for ``stats.jsonl`` (its update size follows at the next step)."""
+        kinds = {n: k for n, _, k in self.acts.modules}
+        sample: dict[str, Any] = {
+            "step": self.step, "epoch": self.epoch + 1, "loss": loss,
+            "layers": {name: {"grad_rms": m[0], "weight_rms": m[1]}
+                       for (name, *_), m in zip(self.layers, grads) if m is not None},
+            "activations": {n: {"kind": kinds.get(n), **a} for n, a in acts.items()}}
+        if through:
+            sample["time"] = {n: {"first": a, "last": b} for n, (a, b) in through.items()}
+        self.recorder.add(sample)
+
+    def flush_record(self) -> None:
+        """Write the pending sample to the record now, with its update size if the step after it was taken."""
+        if self.recorder is None:
+            return
+        if self.updates is not None and self.updates.ratios is not None:
+            self.recorder.updates([n for n, *_ in self.layers], self.updates.ratios)
+        self.recorder.flush()
 
     def _held(self, key: str, condition: bool) -> int:
         """Consecutive samples on which ``condition`` held, for rule ``key``."""
@@ -443,4 +486,5 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self._best_val = tuple(state["best_val"]) if state["best_val"] is not None else None
         self._first_loss = state["first_loss"]
         self._reported = set(state["reported"])
+        self._recording = False  # the record keeps the lines before this step
         self._arm()

@@ -26,6 +26,7 @@ class EpochRules:
     def end_epoch(self, train_loss: float | None = None, val_loss: float | None = None,
                   train_acc: float | None = None, val_acc: float | None = None, **more: float) -> None:
         """Look at one epoch's summary (any of the numbers may be left out)."""
+        self.flush_record()
         if self._broken:
             self.epoch += 1
             return

@@ -84,10 +84,17 @@ def layer_gradients(layers: list[tuple[str, nn.Module, list[nn.Parameter]]]
 
 
 class ActivationProbe:
-    """Forward hooks on every activation module; they record only while ``active``."""
+    """Forward hooks on every activation module; they record only while ``active``.
 
-    def __init__(self, model: nn.Module) -> None:
+    With ``detail`` (the doctor's ``record``) each record also holds the
+    output's mean and std and the pre-activation's histogram (``hist``: ``bins``
+    bins over ``span``, values outside counted in the end bins).
+    """
+
+    def __init__(self, model: nn.Module, detail: bool = False, bins: int = 40,
+                 span: tuple[float, float] = (-4.0, 4.0)) -> None:
         self.active = True
+        self.detail, self.bins, self.span = detail, bins, span
         self.modules = [(name, module, activation_name(module)) for name, module in model.named_modules()
                         if activation_name(module) is not None]
         self.records: dict[str, dict[str, torch.Tensor]] = {}
@@ -118,6 +125,11 @@ class ActivationProbe:
                     record["dead_batch"] = silent.float().mean()
                     self.alive[name] = ~silent | self.alive.get(name, False)
                     self.alive_rows[name] = self.alive_rows.get(name, 0) + units.shape[0]
+                if self.detail:
+                    lo, hi = self.span
+                    x = inputs[0].detach().float()
+                    record.update(mean=y.float().mean(), std=y.float().std() if y.numel() > 1 else torch.zeros(()),
+                                  hist=torch.histc(x.clamp(lo, hi), self.bins, lo, hi))
                 self.records[name] = record
             if output.requires_grad:  # the back-propagated (state) gradient, RMS, when backward reaches it
                 output.register_hook(lambda g, r=record: r.__setitem__("state_grad", g.detach().float().pow(2)
@@ -132,7 +144,8 @@ class ActivationProbe:
         the share of its units inactive on every row of the window (which then starts again).
         """
         names = list(self.records)
-        flat = [(n, k, v) for n in names for k, v in self.records[n].items()]
+        flat = [(n, k, v) for n in names for k, v in self.records[n].items() if k != "hist"]
+        hists = [(n, self.records[n]["hist"]) for n in names if "hist" in self.records[n]]
         self.records = {}
         if dead_rows is not None and self.alive and min(self.alive_rows.values()) >= dead_rows:
             flat += [(n, "dead", 1 - mask.float().mean()) for n, mask in self.alive.items()]
@@ -141,9 +154,12 @@ class ActivationProbe:
         if not flat:
             return {}
         values = torch.stack([v.float().cpu() for _, _, v in flat]).tolist()
-        out: dict[str, dict[str, float]] = {n: {} for n in names}
+        out: dict[str, dict[str, Any]] = {n: {} for n in names}
         for (n, k, _), v in zip(flat, values):
             out[n][k] = v
+        if hists:
+            for (n, _), h in zip(hists, torch.stack([h.cpu() for _, h in hists]).round().int().tolist()):
+                out[n]["hist"] = h
         return out
 
     def close(self) -> None:

@@ -292,7 +292,8 @@ def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.de
     stopper = EarlyStopping(e.monitor, e.mode, e.min_delta, e.patience, e.restore_best) if e.enabled else None
     doctor = DoctorCallback(cfg.doctor.every, on_finding=lambda f: say(show, str(f)),
                             stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None,
-                            patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta) \
+                            patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta,
+                            record=run_dir / "stats.jsonl" if cfg.doctor.record else None) \
         if cfg.doctor.enabled else None
     good = LastGoodState(without=(DoctorCallback, Checkpoint)) \
         if doctor is not None and cfg.doctor.repair and cfg.doctor.max_repairs > 0 else None

@@ -6,6 +6,8 @@ A run directory holds:
 * ``history.jsonl`` - one line per epoch;
 * ``metrics.json``  - final train/val/test metrics, per-class recall, best epoch;
 * ``diagnosis.json`` - the doctor's audit, findings, notes and repairs;
+* ``stats.jsonl``   - the doctor's per-layer measurements, one line per sample
+  (:mod:`trainwell.doctor.record`);
 * ``model.safetensors`` - the parameters (:mod:`trainwell.io`);
 * ``checkpoints/``  - checkpoints, for ``--resume``.
 """
@@ -83,7 +85,7 @@ def write_json(path: Path, value: Any) -> None:
 def clear_attempt(run_dir: Path) -> None:
     """Before a repaired attempt: drop the failed attempt's files (its checkpoints belong to another config)."""
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    for name in ("history.jsonl", "metrics.json", MODEL_FILE, "diagnosis.json"):
+    for name in ("history.jsonl", "metrics.json", MODEL_FILE, "diagnosis.json", "stats.jsonl"):
         (run_dir / name).unlink(missing_ok=True)
 
 
