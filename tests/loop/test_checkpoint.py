@@ -131,9 +131,11 @@ def test_a_malicious_pickle_posing_as_a_checkpoint_runs_nothing(tmp_path):
         def __reduce__(self):
             return (Path.write_text, (marker, "the payload ran"))
 
+    for intact in (run.dir / "checkpoints").glob("*.safetensors"):  # the payload is the only "checkpoint"
+        intact.unlink()
     evil = run.dir / "checkpoints" / "step-999999999.safetensors"
     evil.write_bytes(pickle.dumps({"model": Payload()}))
-    with pytest.raises(CheckpointError, match="not a trainwell checkpoint.*nothing in it was run"):
+    with pytest.raises(CheckpointError, match="no intact checkpoint.*not a trainwell checkpoint.*nothing in it was run"):
         trainwell.train(resume=run.dir)
     torch.save({"model": Payload()}, evil)  # torch's zip format around the same pickle
     with pytest.raises(CheckpointError, match="not a trainwell checkpoint"):

@@ -25,6 +25,7 @@ import shutil
 import threading
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ from trainwell.errors import TrainwellError
 from trainwell.loop.callbacks import Callback, MetricTracker
 from trainwell.io import UnreadableFile, atomic_save_safetensors, read_safetensors
 
-__all__ = ["Checkpoint", "CheckpointError", "LastGoodState", "capture_rng", "config_digest", "latest_checkpoint",
-           "load_checkpoint", "restore_rng", "save_checkpoint"]
+__all__ = ["Checkpoint", "CheckpointError", "DamagedCheckpoint", "LastGoodState", "Resumable", "capture_rng",
+           "config_digest", "latest_checkpoint", "latest_intact_checkpoint", "load_checkpoint", "restore_rng",
+           "save_checkpoint"]
 
 FORMAT = "trainwell-checkpoint/1"
 _STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
@@ -44,6 +46,14 @@ _STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
 
 class CheckpointError(TrainwellError):
     """A checkpoint that cannot be written or must not be loaded."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A file that is not an intact checkpoint (truncated, corrupt, foreign); ``why`` says how, without the path."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path} {why}")
+        self.path, self.why = path, why
 
 
 def config_digest(config_yaml: str) -> str:
@@ -164,7 +174,8 @@ def load_checkpoint(path: str | Path, config_sha256: str | None = None) -> dict[
     """Read a checkpoint, refusing anything that is not an intact trainwell checkpoint of this config.
 
     Raises:
-        CheckpointError: missing, truncated, corrupt, foreign, or from another config.
+        DamagedCheckpoint: truncated, corrupt or foreign (a :class:`CheckpointError`).
+        CheckpointError: missing, or from another config.
     """
     path = Path(path)
     if not path.is_file():
@@ -172,28 +183,91 @@ def load_checkpoint(path: str | Path, config_sha256: str | None = None) -> dict[
     try:
         meta, tensors = read_safetensors(path)
     except UnreadableFile as err:
-        raise CheckpointError(f"{path} is not a trainwell checkpoint: not a readable safetensors file "
-                              f"({err}); nothing in it was run") from None
+        raise DamagedCheckpoint(path, f"is not a trainwell checkpoint: not a readable safetensors file ({err}); "
+                                      "nothing in it was run") from None
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a trainwell checkpoint (format {meta.get('format')!r})")
+        raise DamagedCheckpoint(path, f"is not a trainwell checkpoint (format {meta.get('format')!r})")
     if _crc(meta.get("state", ""), tensors) != meta.get("crc32"):
-        raise CheckpointError(f"{path} is corrupt: its checksum does not match its contents")
+        raise DamagedCheckpoint(path, "is corrupt: its checksum does not match its contents")
     if config_sha256 is not None and meta.get("config_sha256") != config_sha256:
         raise CheckpointError(f"{path} was written by a run with another config; "
                               "resume with the run directory's own config.yaml")
     try:
         return _unflatten(json.loads(meta["state"]), tensors)
     except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"{path} is corrupt: {err}") from None
+        raise DamagedCheckpoint(path, f"is corrupt: {err}") from None
+
+
+def _step_files(directory: Path) -> list[Path]:
+    """The step checkpoints in ``directory``, the highest step first."""
+    if not directory.is_dir():
+        return []
+    steps = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.match(p.name))]
+    return [p for _, p in sorted(steps, reverse=True)]
 
 
 def latest_checkpoint(directory: str | Path) -> Path | None:
     """The checkpoint of the highest step in ``directory`` (None if there is none)."""
+    steps = _step_files(Path(directory))
+    return steps[0] if steps else None
+
+
+@dataclass
+class Resumable:
+    """The checkpoint a resume starts from: its path and state, and the newer files skipped as damaged."""
+
+    path: Path
+    state: dict[str, Any]
+    skipped: list[DamagedCheckpoint]
+
+    def set_aside(self) -> list[Path]:
+        """Rename each skipped file to ``NAME.damaged``: kept, but never again taken for a checkpoint (nor pruned
+        in place of an intact one). Returns the new paths."""
+        moved = []
+        for damaged in self.skipped:
+            target = damaged.path.with_name(damaged.path.name + ".damaged")
+            os.replace(damaged.path, target)
+            moved.append(target)
+        return moved
+
+    def fallback_line(self) -> str:
+        """One line saying which file(s) were damaged and where the run goes on from ('' if none was)."""
+        if not self.skipped:
+            return ""
+        first = self.skipped[0]
+        others = f" (and {len(self.skipped) - 1} more)" if len(self.skipped) > 1 else ""
+        t = self.state["trainer"]
+        return (f"checkpoint {first.path.name} is damaged ({first.why.removeprefix('is ')}){others}; "
+                f"kept as {first.path.name}.damaged; resuming from {self.path.name} (epoch {t['epoch']}, "
+                f"step {t['step']}), the newest intact checkpoint")
+
+
+def latest_intact_checkpoint(directory: str | Path, config_sha256: str | None = None) -> Resumable | None:
+    """The newest checkpoint in ``directory`` that loads, skipping damaged ones (truncated, corrupt, foreign).
+
+    Step files are tried from the highest step down, then ``best.safetensors``
+    (a whole state too). A file from another config is not skipped: it is
+    refused, as by :func:`load_checkpoint`.
+
+    Returns:
+        A :class:`Resumable`, or None when ``directory`` holds no checkpoint at all.
+
+    Raises:
+        CheckpointError: every checkpoint is damaged (one line naming the newest), or one is of another config.
+    """
     directory = Path(directory)
-    if not directory.is_dir():
+    candidates = [*_step_files(directory), *([directory / "best.safetensors"]
+                                              if (directory / "best.safetensors").is_file() else [])]
+    if not candidates:
         return None
-    steps = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.match(p.name))]
-    return max(steps)[1] if steps else None
+    skipped: list[DamagedCheckpoint] = []
+    for path in candidates:
+        try:
+            return Resumable(path, load_checkpoint(path, config_sha256), skipped)
+        except DamagedCheckpoint as err:
+            skipped.append(err)
+    raise CheckpointError(f"no intact checkpoint in {directory} to resume from: the newest, {skipped[0]}"
+                          + (f"; the {len(skipped) - 1} other(s) are damaged too" if len(skipped) > 1 else ""))
 
 
 # ----------------------------------------------------------------------------- random states

@@ -24,7 +24,7 @@ from trainwell.data import Data
 from trainwell.doctor import Finding
 from trainwell.errors import TrainwellError
 from trainwell.loop import Callback, LastGoodState
-from trainwell.loop.checkpoint import config_digest, latest_checkpoint, load_checkpoint
+from trainwell.loop.checkpoint import config_digest, latest_intact_checkpoint
 from trainwell.optim.lr_find import lr_range_test
 from trainwell.optim.registry import build_optimizer
 from trainwell.runs.attempt import Attempt, Kind, Outcome, device_of, findings_of, run_attempt, teacher_forcing
@@ -66,10 +66,14 @@ def _resume_state(run_dir: Path, config: Any, overrides: Sequence[str]) -> tuple
                                  "the config given differs from it (leave it out, or start a new run)")
     if (run_dir / "metrics.json").exists():
         raise TrainwellError(f"{run_dir} already finished (metrics.json exists); nothing to resume")
-    path = latest_checkpoint(run_dir / "checkpoints")
-    if path is None:
+    found = latest_intact_checkpoint(run_dir / "checkpoints", config_digest(saved.to_yaml()))
+    if found is None:
         raise TrainwellError(f"no checkpoint in {run_dir / 'checkpoints'} to resume from")
-    return saved, load_checkpoint(path, config_digest(saved.to_yaml()))
+    if found.skipped:  # a truncated latest file (a full disk, a copy cut short): said even when quiet
+        line = found.fallback_line()
+        found.set_aside()
+        say(True, line, one_line=True)
+    return saved, found.state
 
 
 def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrides: Sequence[str] = (),
