@@ -20,12 +20,15 @@ from rich.table import Table
 
 from trainwell.errors import TrainwellError
 from trainwell.lab.cli import lab_app
+from trainwell.report.commands import report, serve
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Train neural networks so that training goes right.")
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 app.add_typer(lab_app, name="lab")
+app.command()(report)
+app.command()(serve)
 
 __all__ = ["EXIT_FAILED", "app", "main"]
 
@@ -66,6 +69,8 @@ def train(
     data: Annotated[Optional[str], typer.Option(help="a data set name, or your own file: .csv (header optional, "
                                                 "label last) or .npz (arrays x, y); split by the config")] = None,
     target: Annotated[Optional[str], typer.Option(help="the .csv label column: a header name or a number")] = None,
+    report_: Annotated[bool, typer.Option("--report", help="write RUN/report.html at the end (see `trainwell "
+                                          "report`)")] = False,
 ) -> None:
     """Train a model (seed 004's process) and write a run directory."""
     from trainwell.config import load_config
@@ -87,18 +92,25 @@ def train(
               f"parameters: {run.metrics['n_parameters']:,}   time: {run.metrics['train_seconds']:.1f}s")
     problems = [f for f in run.findings if f.severity != "info"]
     repairs = run.diagnosis.get("repairs", [])
+    details = run.dir / "diagnosis.json"
+    if report_:
+        from trainwell.report import write_report
+
+        details = write_report(run.dir)
     if problems or repairs:
         out.print(f"doctor: {', '.join(f'{f.severity} {f.symptom}' for f in problems) or 'healthy'}"
                   + (f"; {len(repairs)} repair(s): " + "; ".join(" ".join(r["changes"]) + (
                       f" (from epoch {r['from_epoch']})" if r.get("from_epoch") else "") for r in repairs)
-                     if repairs else "") + f" (details: {run.dir / 'diagnosis.json'})", markup=False)
+                     if repairs else "") + f" (details: {details})", markup=False)
     elif run.config.doctor.enabled:
-        out.print("doctor: nothing found above info", markup=False)
+        out.print("doctor: nothing found above info" + (f" (report: {details})" if report_ else ""), markup=False)
+    elif report_:
+        out.print(f"report: {details}", markup=False)
     out.print(f"run directory: {run.dir}")
     stopped = run.metrics.get("stopped")
     if run.metrics.get("status") == "failed":
         err.print(f"stopped at epoch {stopped['epoch']}, step {stopped.get('step', '?')}: {stopped['reason']}; "
-                  f"the model holds the last finite weights (details: {run.dir / 'diagnosis.json'})", markup=False)
+                  f"the model holds the last finite weights (details: {details})", markup=False)
         raise typer.Exit(EXIT_FAILED)
 
 
