@@ -13,7 +13,8 @@ def test_defaults_fill_every_key_and_round_trip(tmp_path):
     assert load_config(path) == cfg
     assert set(yaml.safe_load(cfg.to_yaml())) == {"name", "seed", "data", "model", "optim", "reg", "clip", "schedule",
                                                   "checkpoint",
-                                                  "train", "loss", "loss_options", "early_stopping", "doctor", "one_class"}
+                                                  "train", "loss", "loss_options", "early_stopping", "doctor", "log",
+                                                  "one_class"}
 
 
 def test_the_run_name_follows_data_and_model_unless_given():

@@ -8,8 +8,10 @@ turns every mistake into one readable :class:`ConfigError` line.
 from trainwell.config.load import apply_overrides, load_config, parse_overrides, resolve_config
 from trainwell.config.sections import (HISTORY_KEYS, AugmentConfig, CheckpointConfig, ClipConfig, Config,
                                        ConfigError, DataConfig, DoctorConfig, EarlyStoppingConfig, ImbalanceConfig,
-                                       ModelConfig, OneClassConfig, OptimConfig, RegConfig, ScheduleConfig, TrainConfig)
+                                       LogConfig, ModelConfig, OneClassConfig, OptimConfig, RegConfig, ScheduleConfig,
+                                       TrainConfig)
 
 __all__ = ["HISTORY_KEYS", "AugmentConfig", "CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig",
-           "DoctorConfig", "EarlyStoppingConfig", "ImbalanceConfig", "ModelConfig", "OneClassConfig", "OptimConfig", "RegConfig",
+           "DoctorConfig", "EarlyStoppingConfig", "ImbalanceConfig", "LogConfig", "ModelConfig", "OneClassConfig",
+           "OptimConfig", "RegConfig",
            "ScheduleConfig", "TrainConfig", "apply_overrides", "load_config", "parse_overrides", "resolve_config"]

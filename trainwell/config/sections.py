@@ -19,7 +19,8 @@ from trainwell.errors import TrainwellError
 from trainwell.optim.registry import FIRST_CLASS, optimizer_defaults
 
 __all__ = ["HISTORY_KEYS", "AugmentConfig", "CheckpointConfig", "ClipConfig", "Config", "ConfigError", "DataConfig",
-           "DoctorConfig", "EarlyStoppingConfig", "ImbalanceConfig", "ModelConfig", "OneClassConfig", "OptimConfig", "RegConfig",
+           "DoctorConfig", "EarlyStoppingConfig", "ImbalanceConfig", "LogConfig", "ModelConfig", "OneClassConfig",
+           "OptimConfig", "RegConfig",
            "ScheduleConfig", "TrainConfig"]
 
 
@@ -317,6 +318,14 @@ class DoctorConfig(_Section):
                                            "(what `trainwell report` plots)")
 
 
+class LogConfig(_Section):
+    """What a run logs besides its own files, for other tools to read."""
+
+    tensorboard: bool = Field(False, description="also write TensorBoard event files to RUN/tensorboard: the "
+                              "epoch's scalars, per-layer histograms of weights and gradients, the doctor's "
+                              "findings (needs the tensorboard extra)")
+
+
 class EarlyStoppingConfig(_Section):
     """Stop when the monitored metric stops improving; restore the best weights."""
 
@@ -375,6 +384,7 @@ class Config(_Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     doctor: DoctorConfig = Field(default_factory=DoctorConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     one_class: OneClassConfig = Field(default_factory=OneClassConfig)
     loss: str = Field("cross_entropy", description="training loss")

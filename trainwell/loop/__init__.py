@@ -9,9 +9,10 @@ from trainwell.loop.callbacks import (EVENTS, Callback, CancelBatch, CancelEpoch
                                       GradientClipping, HistoryFile, MetricTracker, ProgressBar)
 from trainwell.loop.checkpoint import Checkpoint, CheckpointError, LastGoodState, load_checkpoint, save_checkpoint
 from trainwell.loop.schedule import LRSchedule, build_schedule
+from trainwell.loop.tensorboard import TensorBoardLogger, require_tensorboard
 from trainwell.loop.trainer import Trainer, evaluate
 
 __all__ = ["EVENTS", "Augment", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "Checkpoint",
            "CheckpointError", "EarlyStopping", "GradientClipping", "HistoryFile", "LRSchedule", "LastGoodState",
-           "MetricTracker", "ProgressBar", "Trainer", "build_schedule", "evaluate", "load_checkpoint",
-           "save_checkpoint"]
+           "MetricTracker", "ProgressBar", "TensorBoardLogger", "Trainer", "build_schedule", "evaluate",
+           "load_checkpoint", "require_tensorboard", "save_checkpoint"]

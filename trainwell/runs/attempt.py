@@ -34,7 +34,8 @@ from trainwell.doctor import DoctorCallback, Finding, audit
 from trainwell.errors import TrainwellError
 from trainwell.io import atomic_write_text, save_model
 from trainwell.loop import (Callback, Checkpoint, EarlyStopping, GradientClipping, HistoryFile, LastGoodState,
-                            LRSchedule, ProgressBar, Trainer, build_schedule, evaluate)
+                            LRSchedule, ProgressBar, TensorBoardLogger, Trainer, build_schedule, evaluate,
+                            require_tensorboard)
 from trainwell.loop.checkpoint import config_digest, restore_rng
 from trainwell.metrics import best_epoch
 from trainwell.models import count_parameters
@@ -208,6 +209,8 @@ def run_attempt(a: Attempt) -> Outcome:
 def _run_attempt(a: Attempt) -> Outcome:
     cfg = a.cfg
     device = device_of(cfg.train.device)
+    if cfg.log.tensorboard:  # a missing extra is refused before anything is written
+        require_tensorboard()
     show = cfg.train.progress if a.progress is None else a.progress
     # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []), \
@@ -290,7 +293,16 @@ def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.de
         if (c.every_steps or c.every_epochs or c.best) else None
     e = cfg.early_stopping
     stopper = EarlyStopping(e.monitor, e.mode, e.min_delta, e.patience, e.restore_best) if e.enabled else None
-    doctor = DoctorCallback(cfg.doctor.every, on_finding=lambda f: say(show, str(f)),
+    tensorboard = TensorBoardLogger(run_dir / "tensorboard") if cfg.log.tensorboard else None
+    if tensorboard is not None and a.kind in (Kind.GO_ON, Kind.RESTART) and a.record.get("repairs"):
+        tensorboard.text("doctor/repairs", _repair_line(a.record["repairs"][-1]))  # at the step it starts from
+
+    def found(f: Finding) -> None:
+        say(show, str(f))
+        if tensorboard is not None:
+            tensorboard.text("doctor/findings", str(f), f.step)
+
+    doctor = DoctorCallback(cfg.doctor.every, on_finding=found,
                             stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None,
                             patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta,
                             record=run_dir / "stats.jsonl" if cfg.doctor.record else None) \
@@ -310,11 +322,19 @@ def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.de
                                  *([schedule] if schedule else []),
                                  *([stopper] if stopper else []),
                                  HistoryFile(run_dir / "history.jsonl"),
+                                 *([tensorboard] if tensorboard else []),  # before the checkpoint: what it saw
                                  *([checkpoint] if checkpoint else []),
                                  *([ProgressBar(cfg.run_name)] if show else []), *a.callbacks,
                                  *([good] if good else []),  # after the doctor: an epoch it stopped is not kept
                                  *([StopOnSignal(guard, checkpoint, run_dir)] if guard.enabled else [])])
     return trainer, doctor, good, stopper
+
+
+def _repair_line(r: dict[str, Any]) -> str:
+    """A repair record as the line the repair loop prints."""
+    cause = f" ({r['cause']})" if r.get("cause") else ""
+    start = f"from epoch {r['from_epoch']} (its last good state)" if r.get("from_epoch") else "from scratch"
+    return f"repair {r['attempt']}: {r['symptom']}{cause} -> {' '.join(r['changes'])}, {start}"
 
 
 def _load_state(a: Attempt, model: nn.Module, optimizer: torch.optim.Optimizer, trainer: Trainer,
