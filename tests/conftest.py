@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import torch
@@ -25,3 +26,23 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def _chromium() -> str | None:
+    return os.environ.get("TRAINWELL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, driven by Playwright (nothing is downloaded); skipped, saying why, where there is none."""
+    path = _chromium()
+    if path is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium; or set TRAINWELL_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install 'trainwell[browser]')")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()

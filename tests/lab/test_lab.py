@@ -205,3 +205,29 @@ def test_report_bad_input(tmp_path, monkeypatch, capsys):
     (tmp_path / "x" / "result.json").write_text("{not json")
     code, _, err = run_cli(["lab", "report", tmp_path], monkeypatch, capsys)
     assert code == 2 and "cannot read" in err
+
+
+def test_lab_report_in_a_browser(quick_run, browser, monkeypatch, capsys):
+    """The lab's page in Debian's chromium: no script error, every plot decoded and drawn, not blank."""
+    import io
+
+    from PIL import Image
+
+    root, results = quick_run
+    code, _, err = run_cli(["lab", "report", root], monkeypatch, capsys)
+    assert code == 0, err
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto((root / "report.html").as_uri())
+    images = page.query_selector_all("img")
+    assert len(images) == sum(len(list(r.dir.glob("*.png"))) for r in results) > 0
+    for img in images:
+        size = img.evaluate("i => [i.complete, i.naturalWidth, i.naturalHeight]")
+        assert size[0] and size[1] > 0 and size[2] > 0
+    assert len(page.query_selector_all("section[id]")) == len(results)
+    colours = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is None or len(colours) > 20  # None: more colours than that
+    assert problems == []
+    page.close()

@@ -2,8 +2,6 @@
 or odd (a <script> in every string, NaN and Inf, zero epochs, 10,000 epochs); and a real headless browser."""
 
 import math
-import os
-import shutil
 
 import pytest
 
@@ -61,23 +59,3 @@ def odd_runs(tmp_path):
                              diagnosis={"findings": [finding(epoch=5000, step=20000)]},
                              metrics={"best_epoch": 10_000, "status": "completed"})
     return made
-
-
-def _chromium() -> str | None:
-    return os.environ.get("TRAINWELL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's chromium, driven by Playwright (nothing is downloaded); skipped, saying why, where there is none."""
-    path = _chromium()
-    if path is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium; or set TRAINWELL_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install 'trainwell[browser]')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()

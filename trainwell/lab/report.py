@@ -2,7 +2,9 @@
 
 Every experiment with its claim, source, criterion, verdict, key numbers and its
 plots embedded as data URIs (no file or network access when opened). Every
-string from result.json is HTML-escaped.
+string from result.json is HTML-escaped. The page is made by the same
+machinery as a run's report (:func:`trainwell.report.page.document`: its
+styles and its Content-Security-Policy).
 """
 
 from __future__ import annotations
@@ -15,14 +17,9 @@ from pathlib import Path
 from trainwell.errors import TrainwellError
 from trainwell.io import atomic_write_text
 from trainwell.lab.result import Result
+from trainwell.report.page import document
 
 __all__ = ["render", "write_report"]
-
-_CSS = """body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}
-section{border-top:1px solid #ccc;padding:1em 0} .v{font-weight:bold;padding:0 .4em;border-radius:3px}
-.confirmed{background:#c8f0c8}.refuted{background:#f6c6c6}.inconclusive{background:#f6ecb0}.error{background:#f99}
-img{max-width:100%;border:1px solid #eee} table{border-collapse:collapse} td,th{padding:.2em .6em;text-align:left}
-pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em;font-size:85%}"""
 
 
 def _results(directory: Path) -> list[Result]:
@@ -47,23 +44,20 @@ def _image(path: Path) -> str:
 def render(results: list[Result], title: str = "trainwell lab") -> str:
     """The page's HTML for ``results`` (each result's PNGs read from its directory)."""
     e = html.escape
-    rows = "".join(f'<tr><td><a href="#{e(r.name)}">{e(r.name)}</a></td><td><span class="v {e(r.verdict)}">'
+    rows = "".join(f'<tr><td><a href="#{e(r.name)}">{e(r.name)}</a></td><td><span class="badge {e(r.verdict)}">'
                    f"{e(r.verdict)}</span></td><td>{r.seconds:.1f} s</td></tr>" for r in results)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style>"
-             f"</head><body><h1>{e(title)}</h1><table><tr><th>experiment</th><th>verdict</th><th>time</th></tr>"
-             f"{rows}</table>"]
+    parts = [f"<h1>{e(title)}</h1><table><tr><th>experiment</th><th>verdict</th><th>time</th></tr>{rows}</table>"]
     for r in results:
         images = "".join(_image(p) for p in sorted(r.dir.glob("*.png"))) if r.dir else ""
         parts.append(
-            f'<section id="{e(r.name)}"><h2>{e(r.name)} <span class="v {e(r.verdict)}">{e(r.verdict)}</span></h2>'
+            f'<section id="{e(r.name)}"><h2>{e(r.name)} <span class="badge {e(r.verdict)}">{e(r.verdict)}</span></h2>'
             f"<p><b>Claim.</b> {e(r.claim)}</p><p><b>Source.</b> {e(r.source)}</p>"
             + (f"<p><b>Set-up.</b> {e(r.setup)}</p>" if r.setup else "")
             + f"<p><b>Criterion.</b> {e(r.criterion)}</p><p><b>Why this verdict.</b> {e(r.reason)}</p>"
             f"<p>seeds {e(json.dumps(r.seeds))}, quick {e(str(r.quick).lower())}, {r.seconds:.1f} s</p>{images}"
             + (f"<details><summary>error</summary><pre>{e(r.error)}</pre></details>" if r.error else "")
             + "</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return document(title, "\n".join(parts))
 
 
 def write_report(directory: str | Path, output: str | Path | None = None) -> Path:
