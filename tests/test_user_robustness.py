@@ -1,13 +1,17 @@
 """What a new user hits (issue 24), part two: damaged checkpoints, full and read-only disks, progress, slow steps,
 own data for cv, ensemble and tune."""
 
+import errno
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from test_cli_user import one_line_error, run_cli  # tests/ is on sys.path (pytest's rootdir-less import)
 
 import trainwell
 from trainwell.loop import Callback, load_checkpoint
-from trainwell.loop.checkpoint import latest_checkpoint
+from trainwell.loop.checkpoint import latest_checkpoint, latest_intact_checkpoint
 
 # 128 training rows / batch 32 = 4 updates an epoch; checkpoints every 3 updates and at each epoch's end
 CONFIG = {"name": "robust", "seed": 11,
@@ -115,3 +119,138 @@ def test_a_checkpoint_of_another_config_is_not_skipped(tmp_path):
     with pytest.raises(trainwell.TrainwellError, match="another config"):
         trainwell.train(resume=tmp_path / "run")
     assert latest_checkpoint(checkpoints).name == "step-000000009.safetensors"
+
+
+# ----------------------------------------------------------------------------- full disk, read-only --out
+
+# What safetensors raises when a write hits a full disk (measured on a 200 KiB tmpfs): not an OSError
+NO_SPACE = "Error while serializing: I/O error: No space left on device (os error 28)"
+
+
+def _disk_full_after(monkeypatch, writes, raise_as):
+    """safetensors' writes fail with ENOSPC after ``writes`` successful ones; the failed write leaves half a
+    temporary file, as a real full disk does."""
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from trainwell.loop import checkpoint as ck
+
+    monkeypatch.setattr(ck.time, "sleep", lambda s: None)  # the retries do not wait
+    real, calls = safetensors.torch.save_file, [0]
+
+    def save_file(tensors, path, metadata=None):
+        calls[0] += 1
+        if calls[0] > writes:
+            Path(path).write_bytes(b"partial")
+            raise (SafetensorError(NO_SPACE) if raise_as == "safetensors"
+                   else OSError(errno.ENOSPC, "No space left on device"))
+        real(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
+
+
+@pytest.mark.parametrize("raise_as", ["safetensors", "oserror"])
+def test_a_full_disk_in_the_checkpoint_writer_is_one_line_and_keeps_the_checkpoints(raise_as, tmp_path,
+                                                                                     monkeypatch, capsys):
+    """best.safetensors on (the default): the failed write's file must not be linked as the best afterwards."""
+    _disk_full_after(monkeypatch, 2, raise_as)
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--set", "data.name=moons", "--set", "data.n_samples=200",
+                            "--set", "data.batch_size=32", "--set", "model.width=8", "--set", "train.epochs=4",
+                            "--set", "checkpoint.every_steps=3", "--out", out, "-q"], monkeypatch, capsys)
+    one_line_error(code, err, "No space left on device")
+    assert "FileNotFoundError" not in err and "SafetensorError" not in err and "os error" not in err
+    assert "cannot write checkpoint " in err and ".safetensors" in err and "earlier checkpoints are intact" in err
+    files = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert not any(name.endswith(".tmp") for name in files)  # the half-written file is gone
+    assert [n for n in files if n.startswith("step-")] == ["step-000000003.safetensors", "step-000000004.safetensors"]
+    for name in files:
+        load_checkpoint(out / "checkpoints" / name)
+    assert latest_intact_checkpoint(out / "checkpoints").skipped == []
+
+
+def test_a_full_disk_writing_the_model_file_is_one_line(tmp_path, monkeypatch, capsys):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    real = safetensors.torch.save_file
+
+    def save_file(tensors, path, metadata=None):
+        if ".model.safetensors." in path:  # the model's temporary file
+            raise SafetensorError(NO_SPACE)
+        real(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--set", "data.name=moons", "--set", "model.width=8", "--set", "train.epochs=2",
+                            "--out", out, "-q"], monkeypatch, capsys)
+    one_line_error(code, err, f"cannot write {out / 'model.safetensors'}: No space left on device")
+    assert latest_intact_checkpoint(out / "checkpoints").skipped == []
+
+
+def test_a_full_disk_writing_a_run_file_names_the_file(tmp_path, monkeypatch):
+    """Any file of the run (here metrics.json, written through io.atomic_write_text) is named, not its
+    temporary file, and the error is a TrainwellError (the CLI's one line, exit code 2)."""
+    from trainwell import io
+
+    real = io.os.fsync
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].startswith(".metrics.json."):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(io.os, "fsync", fsync)
+    out = tmp_path / "run"
+    with pytest.raises(trainwell.TrainwellError) as info:
+        trainwell.train({**CONFIG, "train": {"epochs": 1, "progress": False}}, out=out)
+    assert str(info.value).startswith(f"cannot write {out / 'metrics.json'}: No space left on device")
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_read_only_out_directory_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """An existing empty --out on a read-only mount (root ignores chmod, so the file system's answer is faked)."""
+    from trainwell.runs import directory
+
+    out = tmp_path / "empty"
+    out.mkdir()
+    real = directory.tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == out:
+            raise OSError(errno.EROFS, "Read-only file system", str(Path(dir) / ".probe"))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(directory.tempfile, "mkstemp", read_only)
+    code, _, err = run_cli(["train", "--set", "data.name=moons", "--out", out, "-q"], monkeypatch, capsys)
+    one_line_error(code, err, f"cannot write to {out}: Read-only file system")
+    assert list(out.iterdir()) == []
+
+
+def test_a_full_disk_leaves_no_half_line_in_the_history_and_names_it(tmp_path, monkeypatch):
+    """A real full disk takes part of a write and then refuses (measured on a tmpfs): the line is taken back."""
+    from trainwell.loop import HistoryFile
+    from trainwell.loop import callbacks
+
+    real, calls = callbacks.os.write, [0]
+
+    def write(fd, data):
+        calls[0] += 1
+        if calls[0] == 2:  # the second epoch's line: half of it goes in, then the disk is full
+            return real(fd, bytes(data[: len(data) // 2]))
+        if calls[0] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(callbacks.os, "write", write)
+
+    class Logs:
+        logs = {"epoch": 1, "train_loss": 0.5}
+
+    history = HistoryFile(tmp_path / "history.jsonl")
+    history.on_fit_start(Logs)
+    history.on_epoch_end(Logs)
+    with pytest.raises(OSError) as info:
+        history.on_epoch_end(Logs)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "history.jsonl")
+    assert (tmp_path / "history.jsonl").read_text() == '{"epoch": 1, "train_loss": 0.5}\n'

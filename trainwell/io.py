@@ -13,8 +13,10 @@ Files are written through a temporary file and a rename, created with mode
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
 import zlib
 from pathlib import Path
@@ -25,8 +27,8 @@ from torch import nn
 
 from trainwell.errors import TrainwellError
 
-__all__ = ["MODEL_FILE", "MODEL_FORMAT", "UnreadableFile", "atomic_save_safetensors", "atomic_write_text",
-           "fsync_dir", "read_model_file", "read_safetensors", "save_model", "tensors_crc32"]
+__all__ = ["DISK_ERRORS", "MODEL_FILE", "MODEL_FORMAT", "UnreadableFile", "atomic_save_safetensors",
+           "atomic_write_text", "fsync_dir", "read_model_file", "read_safetensors", "save_model", "tensors_crc32"]
 
 MODEL_FILE = "model.safetensors"
 MODEL_FORMAT = "trainwell-model/1"
@@ -34,6 +36,26 @@ MODEL_FORMAT = "trainwell-model/1"
 
 class UnreadableFile(Exception):
     """A file that is not a readable safetensors file; the message says why (one line)."""
+
+
+# The errors of a file system that will not take a file: full, over quota, read-only, not permitted, too big.
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _os_error(err: BaseException, path: Path) -> BaseException:
+    """``err`` as an OSError naming ``path`` (the file being written, not its temporary file).
+
+    safetensors reports a failed write as ``SafetensorError: Error while
+    serializing: I/O error: No space left on device (os error 28)``: its errno
+    is read back from that text. Anything else is returned as it is.
+    """
+    number = err.errno if isinstance(err, OSError) else None
+    if number is None and (m := _OS_ERROR.search(str(err))) and type(err).__name__ == "SafetensorError":
+        number = int(m.group(1))
+    if number is None:
+        return err
+    return OSError(number, os.strerror(number), str(path))
 
 
 def fsync_dir(directory: Path) -> None:
@@ -82,16 +104,24 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename (no half-written files).
 
     The file gets mode 0666 less the process's umask, as ``open(path, "w")`` would give it.
+
+    Raises:
+        OSError: the file system refused (full, read-only, ...), naming ``path``.
     """
-    fd, tmp = _create_temporary(Path(path))
+    try:
+        fd, tmp = _create_temporary(Path(path))
+    except OSError as err:
+        raise _os_error(err, path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _os_error(err, path) from None
         raise
 
 
@@ -99,10 +129,17 @@ def atomic_save_safetensors(path: Path, tensors: dict[str, torch.Tensor], metada
     """``safetensors`` save to a temporary file, fsync, rename over ``path``: a crash keeps the old file.
 
     The file gets mode 0666 less the process's umask.
+
+    Raises:
+        OSError: the file system refused (full, read-only, ...), naming ``path``; safetensors' own error for a
+            failed write is turned into the OSError it reports.
     """
     from safetensors.torch import save_file
 
-    fd, tmp = _create_temporary(path)  # its mode is 0666 less the umask: safetensors' own file would be 0600
+    try:
+        fd, tmp = _create_temporary(path)  # its mode is 0666 less the umask: safetensors' own file would be 0600
+    except OSError as err:
+        raise _os_error(err, path) from None
     mode = os.fstat(fd).st_mode & 0o777
     os.close(fd)
     try:
@@ -111,8 +148,11 @@ def atomic_save_safetensors(path: Path, tensors: dict[str, torch.Tensor], metada
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        converted = _os_error(err, path)
+        if converted is not err:
+            raise converted from None
         raise
     fsync_dir(path.parent)
     return path

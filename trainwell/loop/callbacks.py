@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,8 +107,18 @@ class HistoryFile(Callback):
         self.path.touch()
 
     def on_epoch_end(self, trainer: Trainer) -> None:
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(trainer.logs) + "\n")
+        line = memoryview((json.dumps(trainer.logs) + "\n").encode())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            end = os.fstat(fd).st_size
+            try:
+                while line:  # a write may take part of the line only
+                    line = line[os.write(fd, line):]
+            except OSError as err:  # a full disk: no half line is left, and the file is named (the error is not)
+                os.ftruncate(fd, end)
+                raise OSError(err.errno, err.strerror, str(self.path)) from None
+        finally:
+            os.close(fd)
 
 
 class ProgressBar(Callback):

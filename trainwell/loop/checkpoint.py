@@ -14,6 +14,7 @@ so a crash at any moment leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -34,13 +35,15 @@ import torch
 
 from trainwell.errors import TrainwellError
 from trainwell.loop.callbacks import Callback, MetricTracker
-from trainwell.io import UnreadableFile, atomic_save_safetensors, read_safetensors
+from trainwell.io import DISK_ERRORS, UnreadableFile, atomic_save_safetensors, read_safetensors
 
 __all__ = ["Checkpoint", "CheckpointError", "DamagedCheckpoint", "LastGoodState", "Resumable", "capture_rng",
            "config_digest", "latest_checkpoint", "latest_intact_checkpoint", "load_checkpoint", "restore_rng",
            "save_checkpoint"]
 
 FORMAT = "trainwell-checkpoint/1"
+# Write errors that a retry cannot mend (a read-only or forbidden place): reported at once, not retried
+_FINAL = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 _STEP_FILE = re.compile(r"^step-(\d+)\.safetensors$")
 
 
@@ -226,7 +229,11 @@ class Resumable:
         moved = []
         for damaged in self.skipped:
             target = damaged.path.with_name(damaged.path.name + ".damaged")
-            os.replace(damaged.path, target)
+            try:
+                os.replace(damaged.path, target)
+            except OSError as err:
+                raise CheckpointError(f"cannot rename the damaged checkpoint {damaged.path} to {target.name}: "
+                                      f"{err.strerror}") from None
             moved.append(target)
         return moved
 
@@ -433,17 +440,25 @@ class Checkpoint(Callback):
             self._in_flight = None
         if self._error is not None:
             error, self._error = self._error, None
+            self._link_best = None  # the file it was to link was not written: the old best stays
             raise error
         if self._link_best is not None:
             source, self._link_best = self._link_best, None
             best = self.directory / "best.safetensors"
             tmp = best.with_name(f".best.{os.getpid()}.tmp")
-            tmp.unlink(missing_ok=True)
             try:
-                os.link(source, tmp)  # the same bytes, not written twice
-            except OSError:  # no hard links on this file system
-                shutil.copyfile(source, tmp)
-            os.replace(tmp, best)  # atomic swap: the old best stays until the new one is in place
+                tmp.unlink(missing_ok=True)
+                try:
+                    os.link(source, tmp)  # the same bytes, not written twice
+                except OSError as err:
+                    if err.errno in DISK_ERRORS and err.errno != errno.EPERM:  # EPERM: links not supported
+                        raise
+                    shutil.copyfile(source, tmp)  # no hard links on this file system
+                os.replace(tmp, best)  # atomic swap: the old best stays until the new one is in place
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                raise CheckpointError(f"cannot write checkpoint {best}: {err.strerror or err}; "
+                                      "earlier checkpoints are intact") from None
 
     def save(self, trainer, path: Path | None = None, *, wait: bool = False) -> Path:
         """Snapshot the state now and write it (in the background unless ``wait``).
@@ -499,12 +514,12 @@ class Checkpoint(Callback):
             try:
                 save_checkpoint(path, snapshot, self.config_sha256)
                 break
-            except OSError as err:
-                if attempt == self.retries:
+            except OSError as err:  # the file system's refusal, with its errno (io turns safetensors' into one)
+                if attempt == self.retries or err.errno in _FINAL:
                     self._error = CheckpointError(f"cannot write checkpoint {path}: {err.strerror or err}; "
                                                   "earlier checkpoints are intact")
                     return
-                time.sleep(self.retry_wait)
+                time.sleep(self.retry_wait)  # a full disk may free up
             except Exception as err:  # noqa: BLE001 - raised on the training thread by wait(), in one line
                 self._error = CheckpointError(f"cannot write checkpoint {path}: {type(err).__name__}: {err}; "
                                               "earlier checkpoints are intact")

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ def new_run_dir(out: str | Path | None, name: str) -> Path:
     """Create the directory of a new run: ``out`` (new or empty), or ``runs/<timestamp>-<name>``.
 
     Raises:
-        TrainwellError: ``out`` holds files already, or cannot be created.
+        TrainwellError: ``out`` holds files already, cannot be created, or refuses files (read-only).
     """
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -49,6 +51,12 @@ def new_run_dir(out: str | Path | None, name: str) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise TrainwellError(f"cannot create run directory {path}: {err.strerror}") from None
+    try:  # an existing directory may still refuse files (a read-only mount): found before any is written
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".trainwell-probe-")
+    except OSError as err:
+        raise TrainwellError(f"cannot write to {path}: {err.strerror} (nothing was written)") from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 

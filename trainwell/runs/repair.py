@@ -23,6 +23,7 @@ from trainwell.config import Config, apply_overrides, resolve_config
 from trainwell.data import Data
 from trainwell.doctor import Finding
 from trainwell.errors import TrainwellError
+from trainwell.io import DISK_ERRORS
 from trainwell.loop import Callback, LastGoodState
 from trainwell.loop.checkpoint import config_digest, latest_intact_checkpoint
 from trainwell.optim.lr_find import lr_range_test
@@ -114,24 +115,31 @@ def train(config: Config | dict[str, Any] | str | Path | None = None, *, overrid
 
     Raises:
         TrainwellError: invalid config, data set or model choice, or an unusable
-            checkpoint; nothing is written.
+            checkpoint; nothing is written. Also a file system that refuses a file (full,
+            read-only, not permitted): the file and the cause in one line, earlier checkpoints intact.
         Interrupted: with ``handle_signals``, SIGINT or SIGTERM arrived; a checkpoint was written first.
 
     Example:
         >>> run = train({"data": {"name": "moons"}, "train": {"epochs": 5}}, out="runs/moons")
         >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
-    if resume is not None:
-        cfg, state = _resume_state(Path(resume), config, overrides)
-        first = Attempt(Kind.RESUME, cfg, out=resume, data=data, state=state)
-    else:
-        cfg = resolve_config(config)
-        if overrides:
-            cfg = apply_overrides(cfg, overrides)
-        cfg = record_data(cfg, data)  # the data file's sha256 and shape, or data.name: custom
-        first = Attempt(Kind.FRESH, cfg, out=out, data=data)
-    first.callbacks, first.progress, first.handle_signals = tuple(callbacks), progress, handle_signals
-    return _repair_loop(first, data)
+    try:
+        if resume is not None:
+            cfg, state = _resume_state(Path(resume), config, overrides)
+            first = Attempt(Kind.RESUME, cfg, out=resume, data=data, state=state)
+        else:
+            cfg = resolve_config(config)
+            if overrides:
+                cfg = apply_overrides(cfg, overrides)
+            cfg = record_data(cfg, data)  # the data file's sha256 and shape, or data.name: custom
+            first = Attempt(Kind.FRESH, cfg, out=out, data=data)
+        first.callbacks, first.progress, first.handle_signals = tuple(callbacks), progress, handle_signals
+        return _repair_loop(first, data)
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        raise TrainwellError(f"cannot write {err.filename or 'a file of the run'}: {err.strerror}; "
+                             "the checkpoints written before are intact") from None
 
 
 def _repair_loop(first: Attempt, given: Data | None) -> Run:
