@@ -254,3 +254,94 @@ def test_a_full_disk_leaves_no_half_line_in_the_history_and_names_it(tmp_path, m
         history.on_epoch_end(Logs)
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "history.jsonl")
     assert (tmp_path / "history.jsonl").read_text() == '{"epoch": 1, "train_loss": 0.5}\n'
+
+
+# ----------------------------------------------------------------------------- the progress bar
+
+def _small_trainer(callbacks, epochs=3, rows=96, batch_size=16):
+    from trainwell.data import Split
+    from trainwell.loop import Trainer
+
+    torch.manual_seed(0)
+    x = torch.randn(rows, 4)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    return Trainer(net, torch.optim.SGD(net.parameters(), lr=0.1), torch.nn.functional.cross_entropy,
+                   Split(x, (x[:, 0] > 0).long()), Split(x[:16], (x[:16, 0] > 0).long()), epochs=epochs,
+                   batch_size=batch_size, callbacks=callbacks, generator=torch.Generator().manual_seed(0))
+
+
+class _Completed(Callback):
+    """The bar's task after each batch and epoch: (epoch, batch) -> (completed, total, the fields shown)."""
+
+    def __init__(self, bar):
+        self.bar, self.seen = bar, {}
+
+    def _note(self, trainer, batch):
+        task = self.bar._progress.tasks[0]
+        self.seen[(trainer.epoch, batch)] = (task.completed, task.total, dict(task.fields))
+
+    def on_batch_end(self, trainer):
+        self._note(trainer, trainer.batch + 1)
+
+    def on_epoch_end(self, trainer):
+        self._note(trainer, "end")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(record=True, force_terminal=True, width=160, file=open(os.devnull, "w"))
+
+
+def test_the_progress_bar_advances_per_batch_and_shows_the_epoch_the_batch_and_an_eta():
+    from trainwell.loop import ProgressBar
+
+    console = _console()
+    bar = ProgressBar("run", console=console, refresh_interval=0)  # every batch: what a slow step shows
+    seen = _Completed(bar)
+    _small_trainer([bar, seen]).fit()  # 96 rows / 16 = 6 batches an epoch, 18 in all
+    assert seen.seen[(0, 1)][:2] == (1, 18) and seen.seen[(0, 6)][:2] == (6, 18)
+    assert seen.seen[(1, 3)][0] == 9 and seen.seen[(3, "end")][0] == 18  # at its end, trainer.epoch counts it
+    assert seen.seen[(1, 3)][2]["where"] == "epoch 2/3 batch 3/6"
+    assert seen.seen[(1, 3)][2]["status"].startswith("loss ")  # epoch 1's numbers, shown once it ended
+    assert seen.seen[(2, "end")][2]["where"] == "epoch 2/3 batch 6/6"
+    text = console.export_text()
+    assert "epoch 3/3 batch 6/6" in text and "0:00:00" in text  # the ETA column (done: nothing remains)
+
+
+def test_the_progress_bar_updates_at_most_every_refresh_interval_and_never_reads_the_loss(monkeypatch):
+    """With an interval longer than the test (an hour) only the epochs' ends update the bar: a step never pays
+    for it, and the bar reads nothing from the device (the batch's loss would sync it)."""
+    from trainwell.loop import ProgressBar
+
+    bar = ProgressBar("run", console=_console(), refresh_interval=3600)
+    updates = []
+    real_start = bar.on_fit_start
+
+    def start(trainer):
+        real_start(trainer)
+        real_update = bar._progress.update
+        bar._progress.update = lambda *a, **k: (updates.append(k.get("completed")), real_update(*a, **k))
+
+    monkeypatch.setattr(bar, "on_fit_start", start)
+    _small_trainer([bar]).fit()
+    assert updates == [6, 12, 18]
+    # a batch's update reads the position alone: a trainer without a loss or an output (on any device) will do
+    from types import SimpleNamespace
+
+    bar.refresh_interval, bar._next_update = 0, 0
+    bar.on_fit_start(SimpleNamespace(steps_per_epoch=6, epochs=3, epoch=0, progress=None))
+    bar.on_batch_end(SimpleNamespace(epoch=0, batch=2, epochs=3))
+    assert bar._progress.tasks[0].completed == 3
+    bar.on_fit_end(None)
+
+
+def test_the_progress_bar_starts_where_a_resumed_epoch_stopped():
+    from trainwell.loop import ProgressBar
+
+    bar = ProgressBar("run", console=_console(), refresh_interval=0)
+    seen = _Completed(bar)
+    trainer = _small_trainer([bar, seen])
+    trainer.epoch, trainer.progress = 1, {**trainer._start_epoch(), "next_batch": 4}  # as a resume sets them
+    trainer.fit()
+    assert min(c for c, _, _ in seen.seen.values()) == 11  # epoch 2's 5th batch: 6 + 5

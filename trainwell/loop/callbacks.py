@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,27 +123,62 @@ class HistoryFile(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar over epochs, showing the latest losses and accuracies."""
+    """A rich progress bar over the whole fit, advancing per batch, with the time remaining.
 
-    def __init__(self, description: str = "training") -> None:
-        self.description = description
+    It shows the epoch and the batch within it (``epoch 3/20 batch 41/50``),
+    an estimate of the time left (rich's, from the batches' recent rate), and
+    the latest epoch's losses and accuracies once it ends: the training loss
+    is the running mean over the epoch's batches, in training mode. Within an
+    epoch the bar is updated at most once every ``refresh_interval`` seconds
+    and reads nothing from the device, so a step costs one clock read.
+
+    Args:
+        description: the bar's label (the run's name).
+        console: a rich ``Console`` to draw on (default: rich's, standard output).
+        refresh_interval: the least time between two updates within an epoch (the end of an epoch always updates).
+    """
+
+    def __init__(self, description: str = "training", console: Any = None, refresh_interval: float = 0.1) -> None:
+        self.description, self.console, self.refresh_interval = description, console, refresh_interval
         self._progress: Any = None
+        self._next_update = 0.0
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                                  TimeRemainingColumn(), TextColumn("{task.fields[status]}"), transient=False)
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20),
+                                  TextColumn("{task.fields[where]}"), TimeRemainingColumn(),
+                                  TextColumn("{task.fields[status]}"), console=self.console, transient=False,
+                                  refresh_per_second=10)
         self._progress.start()
-        self._task = self._progress.add_task(self.description, total=trainer.epochs,
-                                             completed=trainer.epoch, status="")
+        self._per_epoch = trainer.steps_per_epoch
+        done = trainer.progress["next_batch"] if trainer.progress is not None else 0  # a resume mid-epoch
+        self._task = self._progress.add_task(self.description, total=trainer.epochs * self._per_epoch,
+                                             completed=trainer.epoch * self._per_epoch + done,
+                                             where=self._where(trainer.epoch, done, trainer.epochs), status="")
+        self._next_update = time.monotonic() + self.refresh_interval
+
+    def _where(self, epoch: int, batch: int, epochs: int) -> str:
+        """``epoch E/N batch B/M``: the epoch in progress (from 1) and the batches of it done."""
+        return f"epoch {min(epoch + 1, epochs)}/{epochs} batch {batch}/{self._per_epoch}"
+
+    def on_batch_end(self, trainer: Trainer) -> None:
+        now = time.monotonic()
+        if now < self._next_update:
+            return
+        self._next_update = now + self.refresh_interval
+        batch = trainer.batch + 1
+        self._progress.update(self._task, completed=trainer.epoch * self._per_epoch + batch,
+                              where=self._where(trainer.epoch, batch, trainer.epochs))
 
     def on_epoch_end(self, trainer: Trainer) -> None:
         logs = trainer.logs
         status = f"loss {logs['train_loss']:.4f} acc {logs['train_accuracy']:.3f}"
         if "val_loss" in logs:
             status += f" | val loss {logs['val_loss']:.4f} acc {logs['val_accuracy']:.3f}"
-        self._progress.update(self._task, completed=logs["epoch"], status=status)
+        # trainer.epoch counts the finished epochs: the one just ended is shown complete
+        self._progress.update(self._task, completed=trainer.epoch * self._per_epoch, status=status,
+                              where=f"epoch {trainer.epoch}/{trainer.epochs} batch {self._per_epoch}/{self._per_epoch}")
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if self._progress is not None:
