@@ -6,17 +6,21 @@ attached (hooks, NaN check every step, measurements every 10th step) and
 the same loop without one. The ratio of the median block times is the
 overhead (target <= 1.10).
 
-    python benchmarks/doctor_overhead.py [--blocks 40] [--every 10] [--model gru]
+    python benchmarks/doctor_overhead.py [--blocks 40] [--every 10] [--model gru] [--record]
 
 ``--model`` trains another model family on the same data (e.g. ``gru``: its
-sampled steps also measure the gradient through time).
+sampled steps also measure the gradient through time). ``--record`` has the
+doctor write its samples to a ``stats.jsonl`` as a run does (``doctor.record``,
+on by default in trainwell's trainer): histograms, output mean and std, a line a sample.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +39,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--model", default=None, help="model.name (default: the default MLP)")
+    parser.add_argument("--record", action="store_true", help="also the doctor recording stats.jsonl, as a run does "
+                        "(three variants in turn)")
     args = parser.parse_args()
+    record = Path(tempfile.mkdtemp()) / "stats.jsonl" if args.record else None
     print(f"machine: {machine()}")
     torch.manual_seed(0)
     cfg = Config.model_validate({"model": {"name": args.model}} if args.model else {})
@@ -62,19 +69,22 @@ def main() -> None:
         return time.perf_counter() - start
 
     block(None)  # warm-up
-    on, off = [], []
+    variants = ["off", "doctor"] + (["record"] if record else [])
+    times: dict[str, list[float]] = {v: [] for v in variants}
     for b in range(args.blocks):
-        for use in ((True, False) if b % 2 == 0 else (False, True)):
-            if use:
-                doctor = Doctor(model, optimizer, every=args.every)
-                on.append(block(doctor))
+        for v in variants[b % len(variants):] + variants[:b % len(variants)]:  # each in every position in turn
+            doctor = None if v == "off" else Doctor(model, optimizer, every=args.every,
+                                                     record=record if v == "record" else None)
+            times[v].append(block(doctor))
+            if doctor is not None:
                 doctor.close()
-            else:
-                off.append(block(None))
-    per_on, per_off = statistics.median(on) / args.steps, statistics.median(off) / args.steps
+    per = {v: statistics.median(t) / args.steps for v, t in times.items()}
     print(f"{cfg.model.name}, {args.blocks} blocks of {args.steps} steps, doctor every {args.every}: "
-          f"on {1e3 * per_on:.3f} ms/step, off {1e3 * per_off:.3f} ms/step, ratio {per_on / per_off:.3f} "
-          f"(target <= 1.10)")
+          f"on {1e3 * per['doctor']:.3f} ms/step, off {1e3 * per['off']:.3f} ms/step, "
+          f"ratio {per['doctor'] / per['off']:.3f} (target <= 1.10)")
+    if record:
+        print(f"recording stats.jsonl: {1e3 * per['record']:.3f} ms/step, ratio to off {per['record'] / per['off']:.3f} "
+              f"(target <= 1.10), to the doctor without recording {per['record'] / per['doctor']:.3f}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from trainwell.doctor.blowups import BlowUpRules
 from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
 from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
-from trainwell.doctor.record import HIST_BINS, HIST_RANGE, StatsRecorder
+from trainwell.doctor.record import HIST_BINS, HIST_RANGE, HIST_VALUES, StatsRecorder
 from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, layer_gradients,
                                      standardized_profile, weighted_layers)
 from trainwell.doctor.thresholds import Thresholds
@@ -90,7 +90,8 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self.step = 0
         self.epoch = 0
         self.layers = weighted_layers(model)
-        self.acts = ActivationProbe(model, detail=record is not None, bins=HIST_BINS, span=HIST_RANGE)
+        self.acts = ActivationProbe(model, detail=record is not None, bins=HIST_BINS, span=HIST_RANGE,
+                                    hist_values=HIST_VALUES)
         self.recorder = StatsRecorder(record) if record is not None else None
         self._recording = False  # the recorder's file is opened at the first observe (after a load_state_dict)
         self.time = TimeProbe(model)
