@@ -345,3 +345,59 @@ def test_the_progress_bar_starts_where_a_resumed_epoch_stopped():
     trainer.epoch, trainer.progress = 1, {**trainer._start_epoch(), "next_batch": 4}  # as a resume sets them
     trainer.fit()
     assert min(c for c, _, _ in seen.seen.values()) == 11  # epoch 2's 5th batch: 6 + 5
+
+
+# ----------------------------------------------------------------------------- the doctor's note on slow steps
+
+class FakeSeconds(Callback):
+    """Sets each epoch's ``seconds`` (before the doctor reads them): ``per_update[e]`` seconds an update in epoch e
+    (from 1), 0.1 s otherwise; the trainer's own clock is not read, so nothing here depends on timing."""
+
+    def __init__(self, per_update):
+        self.per_update = per_update
+
+    def on_epoch_end(self, trainer):
+        trainer.logs["seconds"] = self.per_update.get(trainer.epoch, 0.1) * trainer.steps_per_epoch
+
+
+def _doctor_notes(per_update, epochs=8):
+    from trainwell.doctor import DoctorCallback
+
+    doctor = DoctorCallback(every=2)
+    _small_trainer([FakeSeconds(per_update), doctor], epochs=epochs).fit()
+    return doctor.doctor.notes, doctor.doctor.findings
+
+
+SLOW = "slower than at the start: another process is competing for the CPU, or the data loader is the bottleneck"
+
+
+def test_the_doctor_notes_steps_that_became_several_times_slower():
+    notes, findings = _doctor_notes({6: 0.6, 7: 0.6, 8: 0.7})  # 6x from epoch 6 on
+    slow = [n for n in notes if SLOW in n]
+    assert len(slow) == 1, notes  # once, when the second slow epoch confirms it
+    assert slow[0].startswith(f"steps are 6× {SLOW}") and "100 ms an update in the first 3 epochs" in slow[0]
+    assert "600 ms in epochs 6-7" in slow[0]
+    assert not any(SLOW in str(f) for f in findings)  # a note on the machine, not a finding about the model
+
+
+@pytest.mark.parametrize("per_update", [
+    {5: 0.6},              # one slow epoch (a backup, a burst of another job): not held
+    {1: 0.8},              # a slow first epoch (measured 8.6x: start-up, warm-up): not the start's pace
+    {6: 0.25, 7: 0.25, 8: 0.25},  # 2.5x: near what a busy machine's own noise reaches (2.2x held, measured)
+], ids=["one-epoch", "slow-first-epoch", "2.5-fold"])
+def test_the_doctor_does_not_note_noise(per_update):
+    notes, _ = _doctor_notes(per_update)
+    assert not any(SLOW in n for n in notes), notes
+
+
+def test_the_doctor_does_not_note_epochs_too_short_to_matter():
+    """6x slower epochs of a few milliseconds: timer noise is a large share of them, and they cost nothing."""
+    from trainwell.doctor import Doctor
+
+    model = torch.nn.Linear(2, 2)
+    doctor = Doctor(model, torch.optim.SGD(model.parameters(), lr=0.1))
+    for epoch in range(1, 9):
+        for _ in range(4):
+            doctor.observe(torch.tensor(0.5))
+        doctor.end_epoch(train_loss=0.5, seconds=4 * (0.006 if epoch >= 6 else 0.001))
+    assert not any(SLOW in n for n in doctor.notes), doctor.notes

@@ -82,7 +82,8 @@ class DoctorCallback(Callback):
         logs = trainer.logs
         seen = len(self.doctor.findings)
         self.doctor.end_epoch(train_loss=logs.get("train_loss"), val_loss=logs.get("val_loss"),
-                              train_acc=logs.get("train_accuracy"), val_acc=logs.get("val_accuracy"))
+                              train_acc=logs.get("train_accuracy"), val_acc=logs.get("val_accuracy"),
+                              seconds=logs.get("seconds"))
         new = self.doctor.findings[seen:]
         overfit = next((f for f in new if f.symptom == "overfitting"), None)
         if self.stop_when is None:

@@ -35,6 +35,9 @@ class EpochRules:
                                              val_acc=val_acc, **more).items() if v is not None}
             record = {k: float(v) for k, v in record.items()}
             record["at_step"] = float(self.step)  # updates so far: how long a rise lasted, in steps
+            updates = self.step - (self._epochs[-1]["at_step"] if self._epochs else 0)
+            if "seconds" in record and updates > 0:
+                record["step_seconds"] = record["seconds"] / updates  # the epoch's pace, per update
             self._epochs = bounded(self._epochs + [record], 60)
             if math.isfinite(record.get("train_loss", math.nan)):
                 self._min_train_loss = min(self._min_train_loss, record["train_loss"])
@@ -42,6 +45,7 @@ class EpochRules:
             if math.isfinite(val) and (self._best_val is None or val < self._best_val[0]):
                 self._best_val = (val, self.epoch + 1, record.get("train_loss", math.nan))
             self._check_epochs()
+            self._check_step_time()
             if self._verdict_due():  # the run's last epoch: judge how far it got
                 self.finish()
         except Exception as err:
@@ -116,6 +120,36 @@ class EpochRules:
 
     def _series(self, key: str) -> list[float]:
         return [e[key] for e in self._epochs if key in e and math.isfinite(e[key])]
+
+    def _check_step_time(self) -> None:
+        """A note when the updates have become several times slower than at the start, for some epochs running.
+
+        The start's pace is the median over the first epochs with a time (the
+        first is often slower: start-up), kept in the first epoch's record (the
+        one record the bounded history always holds, and a checkpoint keeps).
+        The machine, not the model: a note, said once, never a finding.
+        """
+        t = self.t
+        timed = [e for e in self._epochs if "step_seconds" in e]
+        first = self._epochs[0]
+        if "step_time_base" not in first:
+            if len(timed) < t.step_time_base_epochs:
+                return
+            first["step_time_base"] = statistics.median(e["step_seconds"] for e in timed[:t.step_time_base_epochs])
+            first["step_time_base_end"] = float(self.epoch + 1)  # the epoch the start's pace ends with
+        base, held = first["step_time_base"], timed[-t.step_time_epochs:]
+        if base <= 0 or len(held) < t.step_time_epochs or any(n.startswith("steps are ") for n in self.notes):
+            return
+        end = int(first["step_time_base_end"])
+        if self.epoch + 1 - end < t.step_time_epochs:  # the held epochs come after the start's
+            return
+        if all(e["step_seconds"] >= t.step_time_growth * base and e["seconds"] >= t.step_time_min_seconds
+               for e in held):
+            slowest = min(e["step_seconds"] for e in held)
+            at = f"{self.epoch + 2 - t.step_time_epochs}-{self.epoch + 1}"
+            self._note(f"steps are {slowest / base:.2g}× slower than at the start: another process is competing "
+                       f"for the CPU, or the data loader is the bottleneck ({base * 1e3:.3g} ms an update in the "
+                       f"first {t.step_time_base_epochs} epochs, {slowest * 1e3:.3g} ms in epochs {at})")
 
     def _check_epochs(self) -> None:
         t = self.t

@@ -105,6 +105,20 @@ Rules (each threshold from the mechanism it tests):
   rows got less than half of the way from the majority class to a linear
   softmax model fitted on the same rows (judged only where that linear model
   beats the majority class by 0.1).
+* slow steps (a note, not a finding: the machine, not the model): the time
+  an update takes (an epoch's ``seconds`` over its updates) 3x the median of
+  the first 3 epochs', for 2 epochs running, each at least 0.2 s long. The
+  median, because the first epoch can be slow by itself (start-up: 8.6x the
+  next two's once on MNIST-1D). 3x, because healthy runs stay well below it
+  on a busy 2-core machine (the worst 2 epochs running, at a load of 1.2 to
+  3.4: 1.3x for MNIST-1D's MLP and CNN and the digits CNN, epochs of 0.1 to
+  0.4 s; 2.2x for moons' 0.03 s epochs, below the 0.2 s floor), while two
+  CPU-bound processes started next to a 2-thread MNIST-1D run made its
+  updates 2.2x to 10x slower (3.6x and 3.2x the first two epochs after;
+  4x would have waited 5 more), and the issue measured 10x to 40x for two
+  trainwell processes. 2 epochs, because one slow epoch is a burst of
+  another job. 0.2 s, because shorter epochs cost the user little and a
+  scheduler's quantum (~10 ms) is a large share of them.
 """
 
 from __future__ import annotations
@@ -155,4 +169,9 @@ class Thresholds:
     sum_reduction_share: float = 0.5
     # the end-of-run verdict (verdict.py)
     verdict_share: float = 0.5  # below this share of the way from the majority class to a linear model: underfit
-    verdict_room: float = 0.1  # a linear model must beat the majority class by this much to be a reference  # the loss's gradient above this times the batch size x CE-mean's: a sum
+    verdict_room: float = 0.1  # a linear model must beat the majority class by this much to be a reference
+    # the note on slow steps (epochs.py): the machine, not the model
+    step_time_growth: float = 3.0  # an update this many times slower than at the start...
+    step_time_epochs: int = 2  # ...for this many epochs running...
+    step_time_base_epochs: int = 3  # ...than the median over this many first epochs...
+    step_time_min_seconds: float = 0.2  # ...each of the slow epochs lasting at least this long  # the loss's gradient above this times the batch size x CE-mean's: a sum
