@@ -401,3 +401,86 @@ def test_the_doctor_does_not_note_epochs_too_short_to_matter():
             doctor.observe(torch.tensor(0.5))
         doctor.end_epoch(train_loss=0.5, seconds=4 * (0.006 if epoch >= 6 else 0.001))
     assert not any(SLOW in n for n in doctor.notes), doctor.notes
+
+
+# ----------------------------------------------------------------------------- own data for cv, ensemble and tune
+
+SMALL = ["--set", "model.width=8", "--set", "model.depth=1", "--set", "train.epochs=2"]
+
+
+@pytest.fixture
+def moons_file(tmp_path):
+    """200 rows of moons with a header and the label named `class`, in the middle (so --target matters)."""
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(200, noise=0.2, random_state=0)
+    path = tmp_path / "moons.csv"
+    path.write_text("x1,class,x2\n" + "".join(f"{a},{c},{b}\n" for (a, b), c in zip(x.tolist(), y.tolist())))
+    return path
+
+
+def _recorded(run_dir):
+    import yaml
+
+    return yaml.safe_load((run_dir / "config.yaml").read_text())["data"]
+
+
+def _is_the_file(data, path):
+    import hashlib
+
+    assert data["name"] == "custom" and data["path"] == str(path.resolve()) and data["target"] == "class"
+    assert data["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and data["shape"] == [200, 2]
+
+
+def test_cv_on_a_csv_file(moons_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the file given by a relative path: the runs record it absolute
+    code, out, err = run_cli(["cv", "--data", moons_file.name, "--target", "class", "--folds", "2", *SMALL,
+                              "--out", tmp_path / "cv"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "chosen epochs" in out
+    for fold in ("fold-0", "fold-1"):
+        _is_the_file(_recorded(tmp_path / "cv" / fold), moons_file)
+
+
+def test_an_ensemble_on_a_csv_file_trains_and_evaluates(moons_file, tmp_path, monkeypatch, capsys):
+    code, out, err = run_cli(["ensemble", "--data", moons_file, "--target", "class", "--members", "2", *SMALL,
+                              "--out", tmp_path / "ens"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "ensemble (average)" in out
+    members = sorted(p for p in (tmp_path / "ens").iterdir() if p.is_dir())
+    assert len(members) == 2
+    for member in members:
+        _is_the_file(_recorded(member), moons_file)
+    code, out, err = run_cli(["evaluate", tmp_path / "ens"], monkeypatch, capsys)
+    assert code == 0 and "rows: 40" in out, err  # the file's own test split: 20% of 200
+
+
+def test_tune_on_a_csv_file(moons_file, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("optuna", reason="the tune extra (optuna) is not installed")
+    space = tmp_path / "space.yaml"
+    space.write_text("optim.lr: {choice: [0.01, 0.05]}\n")
+    code, out, err = run_cli(["tune", "--data", moons_file, "--target", "class", "--space", space, "--trials", "2",
+                              "--sampler", "grid", *SMALL, "--out", tmp_path / "study", "-q"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "2 trials: 2 complete" in out
+    import yaml
+
+    _is_the_file(yaml.safe_load((tmp_path / "study" / "best.yaml").read_text())["data"], moons_file)
+
+
+@pytest.mark.parametrize("command", ["cv", "ensemble", "tune"])
+def test_bad_data_for_cv_ensemble_and_tune_is_one_line_and_writes_nothing(command, moons_file, tmp_path,
+                                                                          monkeypatch, capsys):
+    extra = ["--space", moons_file] if command == "tune" else []  # tune checks its data before its space
+    out = tmp_path / "out"
+    code, _, err = run_cli([command, "--data", "nosuchset", *extra, "--out", out], monkeypatch, capsys)
+    one_line_error(code, err, "'nosuchset' is neither a data set (mnist1d, digits")
+    code, _, err = run_cli([command, "--data", tmp_path / "missing.csv", *extra, "--out", out], monkeypatch, capsys)
+    one_line_error(code, err, "data file not found")
+    code, _, err = run_cli([command, "--data", "moons", "--target", "class", *extra, "--out", out], monkeypatch,
+                           capsys)
+    one_line_error(code, err, "--target names a column of your own .csv file")
+    code, _, err = run_cli([command, "--data", moons_file, "--target", "label", *extra, "--out", out], monkeypatch,
+                           capsys)
+    one_line_error(code, err, "has no column 'label'; its columns: x1, class, x2")
+    assert not out.exists()

@@ -58,6 +58,12 @@ def _recall_line(recall: list) -> str:
         f"{i}:{'-' if r is None else f'{r:.2f}'}" for i, r in enumerate(recall))
 
 
+# --data and --target of train, cv, ensemble and tune: the same loader and checks (runs.prepare.record_data)
+DataOption = Annotated[Optional[str], typer.Option(help="a data set name, or your own file: .csv (header optional, "
+                                                   "label last) or .npz (arrays x, y); split by the config")]
+TargetOption = Annotated[Optional[str], typer.Option(help="the .csv label column: a header name or a number")]
+
+
 @app.command()
 def train(
     config: Annotated[Optional[Path], typer.Argument(help="YAML config; defaults apply to every key it omits")] = None,
@@ -66,9 +72,8 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar, and no findings as they appear; "
                                         "the summary at the end still names warnings and errors")] = False,
     resume: Annotated[Optional[Path], typer.Option(help="continue this run directory from its latest checkpoint")] = None,
-    data: Annotated[Optional[str], typer.Option(help="a data set name, or your own file: .csv (header optional, "
-                                                "label last) or .npz (arrays x, y); split by the config")] = None,
-    target: Annotated[Optional[str], typer.Option(help="the .csv label column: a header name or a number")] = None,
+    data: DataOption = None,
+    target: TargetOption = None,
     report_: Annotated[bool, typer.Option("--report", help="write RUN/report.html at the end (see `trainwell "
                                           "report`)")] = False,
 ) -> None:
@@ -264,12 +269,15 @@ def cv(
     jobs: Annotated[int, typer.Option(help="worker processes")] = 1,
     final: Annotated[bool, typer.Option(help="then train on train+val for the chosen epoch count")] = False,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="directory (new or empty)")] = None,
+    data: DataOption = None,
+    target: TargetOption = None,
 ) -> None:
     """K-fold cross-validation: best epoch and score per fold, mean and spread, the epoch count to use."""
     from trainwell.config import load_config
     from trainwell.selection import cross_validate
 
-    result = cross_validate(load_config(config, set_), folds=folds, jobs=jobs, out=out_dir, final_fit=final)
+    result = cross_validate(load_config(config, [*set_, *_data_overrides(data, target)]), folds=folds, jobs=jobs,
+                            out=out_dir, final_fit=final)
     table = Table(title=f"{folds}-fold cross-validation")
     for col in ("fold", "best epoch", "val loss", "val accuracy"):
         table.add_column(col, justify="right")
@@ -304,12 +312,15 @@ def tune(
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="study directory (default runs/tune-<study>)")]
     = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    data: DataOption = None,
+    target: TargetOption = None,
 ) -> None:
     """Search hyper-parameters (Optuna): trials pruned by the median rule and by the doctor; best.yaml reruns."""
     from trainwell.selection.tune import tune as run_tune
 
     s = run_tune(config, space, trials=trials, jobs=jobs, storage=storage, study=study, sampler=sampler,
-                 timeout=timeout, out=out_dir, metric=metric, overrides=set_, progress=not quiet)
+                 timeout=timeout, out=out_dir, metric=metric, overrides=[*set_, *_data_overrides(data, target)],
+                 progress=not quiet)
     out.print(s["line"], markup=False)
     if "best" in s:
         out.print(f"best: trial {s['best']['number']}, {metric} {s['best']['value']:.4f}: {s['best']['changes']}",
@@ -332,12 +343,14 @@ def ensemble(
     set_: Annotated[list[str], typer.Option("--set", "-s", help="override a key")] = [],
     jobs: Annotated[int, typer.Option(help="worker processes")] = 1,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="directory (new or empty)")] = None,
+    data: DataOption = None,
+    target: TargetOption = None,
 ) -> None:
     """Train an ensemble; its directory loads and evaluates like a single run."""
     from trainwell.config import load_config
     from trainwell.selection import balance_cascade, boost, train_ensemble
 
-    cfg = load_config(config, set_)
+    cfg = load_config(config, [*set_, *_data_overrides(data, target)])
     if method == "members":
         result = train_ensemble(cfg, members=members, vary=vary, combine=combine, bagging=bagging, balance=balance,
                                 jobs=jobs, out=out_dir)

@@ -49,6 +49,7 @@ from trainwell.errors import TrainwellError
 from trainwell.io import atomic_write_text
 from trainwell.loop import Callback, CancelFit
 from trainwell.runs import train
+from trainwell.runs.prepare import record_data
 from trainwell.selection.space import Space, load_space
 from trainwell.selection.study import Storage, StorageSpec, counted, require_optuna, storage_spec
 from trainwell.selection.study_files import STUDY_FILE, read_marker, write_outputs
@@ -380,6 +381,7 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
     cfg = resolve_config(config)
     if overrides:
         cfg = apply_overrides(cfg, overrides)
+    cfg = record_data(cfg)  # a data.path file: checked and recorded (absolute, sha256, shape) as a run records it
     searched = load_space(space, cfg)
     notes = []
     if sampler == "grid":

@@ -19,6 +19,7 @@ import torch
 from trainwell.config import Config, apply_overrides, resolve_config
 from trainwell.data import Data
 from trainwell.runs import configured_data, evaluate_run, new_run_dir, train
+from trainwell.runs.prepare import record_data
 
 __all__ = ["ENSEMBLE_FILE", "finish_ensemble", "out_dir", "run_all", "run_one", "setup", "threads_for"]
 
@@ -61,10 +62,12 @@ def _start_methods() -> list[str]:
 
 
 def setup(config: Any, overrides: Sequence[str]) -> tuple[Config, Data]:
-    """The resolved config and its data set."""
+    """The resolved config and its data set; a ``data.path`` file is checked and recorded as a run records it
+    (absolute path, sha256, shape: :func:`~trainwell.runs.prepare.record_data`) before anything is written."""
     cfg = resolve_config(config)
     if overrides:
         cfg = apply_overrides(cfg, overrides)
+    cfg = record_data(cfg)
     return cfg, configured_data(cfg.data)
 
 
