@@ -18,13 +18,16 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from trainwell.data.datasets import Split
 from trainwell.loop.callbacks import EVENTS, Callback, CancelBatch, CancelEpoch, CancelFit
+
+if TYPE_CHECKING:
+    from trainwell.loop.distributed import Shard
 
 __all__ = ["Trainer", "evaluate"]
 
@@ -33,12 +36,18 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, batch_size: int = 4096,
-             return_predictions: bool = False) -> dict[str, Any]:
+             return_predictions: bool = False,
+             reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
     """Mean loss and accuracy of ``model`` on ``split`` in eval mode.
 
     For sequence targets ``(rows, steps)`` the accuracy is per token and
     ``sequence_accuracy`` the share of rows with every token right; the model
     decodes on its own (no teacher forcing).
+
+    Args:
+        reduce: sums the counts (loss sum, rows, right answers) over the processes of a
+            data-parallel run, each of which passes its own rows as ``split``
+            (:meth:`trainwell.loop.distributed.Shard.evaluate`).
 
     Returns:
         ``{"loss", "accuracy"}`` (and ``"sequence_accuracy"``) and, with
@@ -54,12 +63,18 @@ def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, batch_size: int = 
         loss_sum += loss_fn(out, y).double() * len(y)
         preds.append(out.argmax(1))
     model.train(was_training)
-    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
-    n = max(len(split), 1)
+    pred = torch.cat(preds) if preds else split.y.new_empty(split.y.shape)
     right = pred == split.y
-    result: dict[str, Any] = {"loss": loss_sum.item() / n, "accuracy": right.sum().item() / max(right.numel(), 1)}
+    every_token = right.all(dim=1).sum() if split.y.dim() > 1 else right.new_zeros((), dtype=torch.long)
+    counts = torch.cat([torch.stack([loss_sum, right.sum().double(), every_token.double()]),
+                        torch.tensor([len(split), right.numel()], dtype=torch.float64, device=loss_sum.device)])
+    if reduce is not None:
+        counts = reduce(counts)
+    loss_total, right_total, every_total, rows, targets = counts.tolist()  # one read back
+    n = max(rows, 1)
+    result: dict[str, Any] = {"loss": loss_total / n, "accuracy": right_total / max(targets, 1)}
     if split.y.dim() > 1:
-        result["sequence_accuracy"] = right.all(dim=1).sum().item() / n
+        result["sequence_accuracy"] = every_total / n
     if return_predictions:
         result["predictions"] = pred
     return result
@@ -84,6 +99,10 @@ class Trainer:
         row_weights: draw each epoch's rows with these probabilities (with
             replacement) instead of shuffling them, e.g.
             :func:`~trainwell.data.samplers.balanced_row_weights`.
+        shard: this process's part of a data-parallel run
+            (:class:`~trainwell.loop.distributed.Shard`): every process draws the
+            same global batches and trains on its part of each; the processes stop
+            together and evaluate each validation row once.
 
     Attributes set during ``fit`` for callbacks: ``epoch`` (completed epochs),
     ``step`` (updates so far), ``batch`` (index within the epoch), ``xb``, ``yb``,
@@ -99,7 +118,7 @@ class Trainer:
                  val: Split | None = None, *, epochs: int, batch_size: int = 128,
                  callbacks: Sequence[Callback] = (), generator: torch.Generator | None = None,
                  forward: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                 row_weights: torch.Tensor | None = None) -> None:
+                 row_weights: torch.Tensor | None = None, shard: Shard | None = None) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         if batch_size < 1:
@@ -117,6 +136,10 @@ class Trainer:
         self.row_weights = None if row_weights is None else row_weights.double().cpu()
         self.needs_closure = bool(getattr(optimizer, "needs_closure", isinstance(optimizer, torch.optim.LBFGS)))
         self.create_graph = bool(getattr(optimizer, "create_graph", False))  # Newton differentiates twice
+        if shard is not None and self.needs_closure:
+            raise ValueError("an optimizer that re-evaluates the loss (a closure) cannot train data-parallel: "
+                             "each process would search the step on its own rows")
+        self.shard = shard
         self.epoch = 0
         self.step = 0
         self.batch = 0
@@ -192,15 +215,22 @@ class Trainer:
                 try:
                     for handler in batch_start:
                         handler(self)
+                    if self.shard is not None:  # the global batch (augmented whole) -> this process's rows
+                        self.xb, self.yb = self.shard.part(self.xb, self.yb, self.step)
                     self._update()
                 except CancelBatch:
                     continue
-                rows = len(self.yb)
                 # running sums stay on the device: read back once, at the end of the epoch
-                loss_sum += self.loss.detach().double() * rows
-                correct += (self.output.detach().argmax(1) == self.yb).sum()
+                if self.shard is None:
+                    rows, targets = len(self.yb), self.yb.numel()  # rows, or tokens of sequence targets
+                    loss_sum += self.loss.detach().double() * rows
+                    correct += (self.output.detach().argmax(1) == self.yb).sum()
+                else:  # the whole global batch's, summed over the processes as they agreed to go on
+                    rows, targets, batch_loss, batch_correct = self.shard.batch_sums
+                    loss_sum += batch_loss
+                    correct += batch_correct
                 p["seen"] += rows
-                p["targets"] += self.yb.numel()  # rows, or tokens of sequence targets
+                p["targets"] += targets
                 self.step += 1
                 for handler in batch_end:
                     handler(self)
@@ -214,12 +244,26 @@ class Trainer:
                                 "train_accuracy": correct.item() / max(p["targets"], 1),
                                 "lr": self.optimizer.param_groups[0]["lr"]}
         if self.val_split is not None and len(self.val_split):
-            val = evaluate(model, self.val_split, self.loss_fn)
+            val = (evaluate if self.shard is None else self.shard.evaluate)(model, self.val_split, self.loss_fn)
             logs.update({f"val_{key}": value for key, value in val.items()})
         logs["seconds"] = p["elapsed"] + time.perf_counter() - start
         self.logs = logs
         self.history.append(logs)
-        self._fire("epoch_end")
+        self._fire_together("epoch_end")
+
+    def _fire_together(self, event: str) -> None:
+        """Fire ``event``; in a data-parallel run a CancelFit raised (or ``should_stop`` set) in any process
+        ends the fit in every process, which agree on it before going on (:meth:`Shard.agree`)."""
+        if self.shard is None:
+            self._fire(event)
+            return
+        cancelled = False
+        try:
+            self._fire(event)
+        except CancelFit:
+            cancelled = True
+        if self.shard.agree(self, cancelled, step=event == "after_backward"):
+            raise CancelFit
 
     def _update(self) -> None:
         """Forward, loss, backward, update: one step of gradient descent."""
@@ -233,8 +277,7 @@ class Trainer:
             handler(self)
         optimizer.zero_grad(set_to_none=True)
         self.loss.backward()
-        for handler in self._handlers["after_backward"]:
-            handler(self)
+        self._fire_together("after_backward")  # the doctor stops a NaN here, before the update
         optimizer.step()
         for handler in self._handlers["after_step"]:
             handler(self)
