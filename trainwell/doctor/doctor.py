@@ -94,6 +94,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                                     hist_values=HIST_VALUES)
         self.recorder = StatsRecorder(record) if record is not None else None
         self._recording = False  # the recorder's file is opened at the first observe (after a load_state_dict)
+        self.last_sample: dict[str, Any] | None = None  # the latest recorded sample (a live view reads it)
         self.time = TimeProbe(model)
         self.updates = UpdateProbe(optimizer, self.layers) if optimizer is not None else None
         if not self.layers:
@@ -271,6 +272,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
             "activations": {n: {"kind": kinds.get(n), **a} for n, a in acts.items()}}
         if through:
             sample["time"] = {n: {"first": a, "last": b} for n, (a, b) in through.items()}
+        self.last_sample = sample
         self.recorder.add(sample)
 
     def flush_record(self) -> None:

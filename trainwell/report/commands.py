@@ -1,4 +1,4 @@
-"""The ``trainwell report`` and ``trainwell serve`` commands (registered by :mod:`trainwell.cli`)."""
+"""The ``trainwell report``, ``serve`` and ``playground`` commands (registered by :mod:`trainwell.cli`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-__all__ = ["report", "serve"]
+__all__ = ["playground", "report", "serve"]
 
 out = Console(highlight=False, soft_wrap=True)
 
@@ -39,7 +39,26 @@ def serve(
     from trainwell.report.serve import RunsServer
 
     server = RunsServer(runs_dir, host=host, port=port)
-    out.print(f"serving {server.root} at {server.url} (read-only; Ctrl+C stops)", markup=False)
+    _run(server, f"serving {server.root} at {server.url} (read-only; Ctrl+C stops)", False)
+
+
+def playground(
+    port: Annotated[int, typer.Option(help="port (0: any free one)", min=0, max=65535)] = 8001,
+    host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it to this machine")] = "127.0.0.1",
+    open_: Annotated[bool, typer.Option("--open", help="open it in the default browser")] = False,
+) -> None:
+    """A page to play with a small network on 2-D data: every knob a config key, the doctor watching live."""
+    from trainwell.playground import PlaygroundServer
+
+    server = PlaygroundServer(host=host, port=port)
+    _run(server, f"playground at {server.url} (Ctrl+C stops; nothing is kept unless you export)", open_)
+
+
+def _run(server, line: str, open_: bool) -> None:
+    """Say where it serves, then serve until Ctrl+C; the server is closed however it ends."""
+    out.print(line, markup=False)
+    if open_:
+        webbrowser.open(server.url)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ from trainwell.errors import TrainwellError
 from trainwell.report.page import document, render_run
 from trainwell.report.rundata import RUN_FILES, is_run, load_run, signature
 
-__all__ = ["LIVE_SCRIPT", "RunsServer", "find_runs"]
+__all__ = ["CSP", "LIVE_SCRIPT", "RunsServer", "find_runs", "reply"]
 
 esc = html.escape
 LIVE_SCRIPT = """(() => {
@@ -53,7 +53,21 @@ LIVE_SCRIPT = """(() => {
   setInterval(poll, 2000);
 })();
 """
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; connect-src 'self'"
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, body: str | bytes, kind: str, csp: str = CSP) -> None:
+    """Send ``body`` with the headers every page of trainwell's servers carries (no caching, no sniffing, the CSP)."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    handler.send_response(status)
+    handler.send_header("Content-Type", kind)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.send_header("Content-Security-Policy", csp)
+    handler.send_header("X-Content-Type-Options", "nosniff")
+    handler.send_header("Cache-Control", "no-store")
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
 
 
 def find_runs(root: Path) -> dict[str, Path]:
@@ -108,16 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
     def _send(self, status: int, body: str, kind: str = "text/html; charset=utf-8") -> None:
-        data = body.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Content-Security-Policy", _CSP)
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        reply(self, status, body, kind)
 
     def _fail(self, status: HTTPStatus, why: str) -> None:
         self._send(status, f"{status.value} {status.phrase}: {why}\n", "text/plain; charset=utf-8")

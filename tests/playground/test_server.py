@@ -1,0 +1,79 @@
+"""The playground's server: its endpoints, its refusals, and that it survives what a page or a person sends."""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+
+from trainwell.playground.server import MAX_UPLOAD
+
+
+def call(server, path, body=None, method=None, raw=None):
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(server.url.rstrip("/") + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def test_binds_localhost_and_serves_its_page(server):
+    assert server.server_address[0] == "127.0.0.1"
+    status, page = call(server, "/")
+    assert status == 200 and "<script src=\"/play.js\"></script>" in page
+    status, knobs = call(server, "/api/knobs")
+    knobs = json.loads(knobs)
+    assert {k["key"] for k in knobs["knobs"]} >= {"model.init", "model.norm", "optim.name", "reg.l1", "clip.max_norm"}
+    assert knobs["defaults"]["model.width"] == 8 and len(knobs["presets"]) >= 4
+
+
+def test_knobs_control_and_export(server):
+    assert call(server, "/api/config", {"knobs": {"model.width": 4, "data.n_samples": 200}})[0] == 200
+    assert call(server, "/api/control", {"action": "step"})[0] == 200
+    status, text = call(server, "/api/export")
+    assert status == 200 and "width: 4" in text and "n_samples: 200" in text
+
+
+@pytest.mark.parametrize("path, body, raw, code, words", [
+    ("/api/config", None, b"not json", 400, "not JSON"),
+    ("/api/config", None, b"[1, 2]", 400, "JSON object"),
+    ("/api/config", {"knobs": {"model.width": 10**6}}, None, 400, "allows 1 to 64"),
+    ("/api/config", {"knobs": {"data.path": "/etc/passwd"}}, None, 400, "not a playground knob"),
+    ("/api/config", {"knobs": "x"}, None, 400, "JSON object"),
+    ("/api/control", {"action": "explode"}, None, 400, "unknown action"),
+    ("/api/apply", {"index": 99}, None, 400, "no finding 99"),
+    ("/api/upload", {"csv": 3}, None, 400, "the file's text"),
+    ("/api/nope", {}, None, 404, "no such endpoint"),
+])
+def test_bad_requests_get_one_line_errors(server, path, body, raw, code, words):
+    status, text = call(server, path, body, raw=raw, method="POST")
+    assert status == code and words in json.loads(text)["error"]
+
+
+def test_too_large_an_upload_is_refused_before_it_is_read(server):
+    status, text = call(server, "/api/upload", raw=b"x" * (MAX_UPLOAD + 1), method="POST")
+    assert status == 413 and "at most" in json.loads(text)["error"]
+
+
+def test_unknown_pages_methods_and_broken_requests(server):
+    assert call(server, "/etc/passwd")[0] == 404
+    assert call(server, "/../../etc/passwd")[0] == 404
+    assert call(server, "/", method="PUT")[0] == 501
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1 junk\r\n\r\n")
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+    assert reply.split()[1] == b"400"
+
+
+def test_an_internal_error_is_a_500_and_the_server_goes_on(server, monkeypatch):
+    monkeypatch.setattr(server.session, "control", lambda action: 1 / 0)
+    status, text = call(server, "/api/control", {"action": "play"})
+    assert status == 500 and "ZeroDivisionError" in json.loads(text)["error"]
+    assert call(server, "/api/state")[0] == 200
