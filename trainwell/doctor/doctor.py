@@ -36,7 +36,7 @@ from trainwell.doctor.blowups import BlowUpRules
 from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
 from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
-from trainwell.doctor.record import HIST_BINS, HIST_RANGE, HIST_VALUES, StatsRecorder
+from trainwell.doctor.record import HIST_BINS, HIST_EVERY, HIST_RANGE, HIST_VALUES, StatsRecorder
 from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, layer_gradients,
                                      standardized_profile, weighted_layers)
 from trainwell.doctor.thresholds import Thresholds
@@ -197,8 +197,10 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                 self._say_new()
 
     def _arm(self) -> None:
-        """The hooks record on sampled steps only."""
+        """The hooks record on sampled steps only; with a record, histograms and output spreads on every
+        ``HIST_EVERY``-th of them (the picture needs no more, and they are most of what recording costs)."""
         self.acts.active = self.time.active = not self._broken and self.step % self.every == 0
+        self.acts.detail = self.recorder is not None and self.step % (self.every * HIST_EVERY) == 0
 
     def go_to(self, step: int, epoch: int) -> None:
         """Watch on from ``step`` of epoch ``epoch`` (a loop that goes on from a kept state, with new settings)."""
