@@ -121,3 +121,16 @@ def test_nothing_is_written_outside_its_directory(tmp_path):
     s.close()
     assert set(tmp_path.parent.iterdir()) == before
     assert all(str(p).startswith(str(tmp_path)) for p in tmp_path.rglob("*"))
+
+
+def test_the_surface_is_drawn_in_the_points_space(session):
+    """The surface's cell under each training point predicts what the model does there: after training, the label."""
+    session.control("play")
+    snap = wait(session, lambda s: s.get("epoch", 0) >= 40)
+    session.control("pause")
+    points = json.loads(session.points)
+    x0, x1, y0, y1 = points["range"]
+    n, cls = snap["surface"]["n"], snap["surface"]["class"]
+    agree = [cls[round((y1 - y) / (y1 - y0) * (n - 1)) * n + round((x - x0) / (x1 - x0) * (n - 1))] == c
+             for x, y, c in points["train"]]
+    assert sum(agree) / len(agree) > 0.9 and snap["history"]["val_accuracy"][-1] > 0.9
