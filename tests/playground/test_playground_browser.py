@@ -50,6 +50,10 @@ def test_a_preset_trains_the_loss_falls_and_the_surface_draws(browser, server):
     _until(page, lambda: "paused" in page.inner_text("#status"))
     assert _surface_colours(page) > 20  # a decision surface with points, not a blank canvas
     assert page.query_selector_all("#layers tr")
+    drawn = page.evaluate("() => [...document.querySelectorAll('canvas.hist')].filter(c => { const d = "
+                          "c.getContext('2d').getImageData(0, 0, c.width, c.height).data; "
+                          "return d.some((v, i) => i % 4 === 3 && v > 0); }).length")
+    assert drawn >= 6  # the input distribution of each of the 6 activations
     shot = page.screenshot()
     from PIL import Image
 

@@ -68,6 +68,8 @@ def test_paused_until_played_then_step_is_one_epoch(session):
     snap = wait(session, lambda s: s["epoch"] >= 20)
     losses = snap["history"]["train_loss"]
     assert losses[-1] < losses[0]  # it learns
+    tests = snap["history"]["test_loss"]  # the test split, measured after every epoch
+    assert len(tests) == len(losses) and all(isinstance(v, float) for v in tests) and tests[-1] < tests[0]
     session.control("pause")
     time.sleep(0.3)
     held = json.loads(session.snapshot)["epoch"]

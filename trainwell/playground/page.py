@@ -149,10 +149,10 @@ function drawSurface(snap) {
 function drawCurves(snap) {
   const c = $("curves"), g = c.getContext("2d"), W = c.width, H = c.height, h = snap.history || {};
   g.clearRect(0, 0, W, H); g.fillStyle = "#fff"; g.fillRect(0, 0, W, H);
-  const series = [["train_loss", "#1f77b4"], ["val_loss", "#d62728"]];
+  const series = [["train_loss", "#1f77b4"], ["val_loss", "#d62728"], ["test_loss", "#2ca02c"]];
   const vals = series.flatMap(([k]) => (h[k] || []).filter((v) => typeof v === "number"));
   g.fillStyle = "#222"; g.font = "12px sans-serif";
-  g.fillText("loss: train (blue), validation (red), by epoch", 8, 14);
+  g.fillText("loss by epoch: train (blue), validation (red), test (green)", 8, 14);
   if (!vals.length) return;
   const lo = Math.min(...vals), hi = Math.max(...vals), n = (h.epoch || []).length;
   const ex = (i) => 30 + i / Math.max(1, n - 1) * (W - 40), ey = (v) => H - 20 - (v - lo) / Math.max(1e-12, hi - lo) * (H - 45);
@@ -168,24 +168,38 @@ function drawCurves(snap) {
 function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.appendChild(td); }
 function fmt(v) { return typeof v === "number" ? (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(1)) : (v == null ? "-" : String(v)); }
 
+const hists = {};
+function histogram(counts) {  // the input's distribution over 40 bins, -4 to 4 (the doctor's histogram)
+  const c = document.createElement("canvas"); c.width = 80; c.height = 18; c.className = "hist";
+  if (!counts) return c;
+  const g = c.getContext("2d"), top = Math.max(1, ...counts);
+  g.fillStyle = "#5b8fd0";
+  counts.forEach((v, i) => { const h = Math.round(v / top * 18); g.fillRect(i * 2, 18 - h, 2, h); });
+  g.fillStyle = "#c0392b"; g.fillRect(40, 0, 1, 18);  // 0: below it a ReLU is dead
+  return c;
+}
+
 function drawLayers(snap) {
   const t = $("layers"); t.textContent = "";
   const s = snap.layers;
   if (!s) { t.textContent = "no sample yet"; return; }
   const head = document.createElement("tr");
-  for (const h of ["activation", "kind", "std", "dead", "saturated", "state grad"]) { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); }
+  for (const h of ["activation", "kind", "input -4 to 4", "input std", "dead", "saturated", "state grad"]) { const th = document.createElement("th"); th.textContent = h; head.appendChild(th); }
   t.appendChild(head);
   for (const [name, a] of Object.entries(s.activations || {})) {
+    if (a.hist) hists[name] = a.hist;  // every 5th sample has one: the last is kept
     const r = document.createElement("tr");
-    [name, a.kind, fmt(a.std), fmt(a.dead_batch), fmt(a.saturated), fmt(a.state_grad)].forEach((v) => cell(r, v));
+    cell(r, name); cell(r, a.kind);
+    const td = document.createElement("td"); td.appendChild(histogram(hists[name])); r.appendChild(td);
+    [fmt(a.pre_std), fmt(a.dead_batch), fmt(a.saturated), fmt(a.state_grad)].forEach((v) => cell(r, v));
     t.appendChild(r);
   }
   const head2 = document.createElement("tr");
-  for (const h of ["layer", "", "grad RMS", "|dw|/|w|", "", ""]) { const th = document.createElement("th"); th.textContent = h; head2.appendChild(th); }
+  for (const h of ["layer", "", "", "grad RMS", "|dw|/|w|", "", ""]) { const th = document.createElement("th"); th.textContent = h; head2.appendChild(th); }
   t.appendChild(head2);
   for (const [name, l] of Object.entries(s.layers || {})) {
     const r = document.createElement("tr");
-    [name, "", fmt(l.grad_rms), fmt(l.update), "", ""].forEach((v) => cell(r, v));
+    [name, "", "", fmt(l.grad_rms), fmt(l.update), "", ""].forEach((v) => cell(r, v));
     t.appendChild(r);
   }
 }
@@ -214,6 +228,7 @@ async function loop() {
     const snap = await api("/api/state");
     if (snap.generation !== undefined && snap.generation !== pointsGen) {
       points = await api("/api/points"); pointsGen = points.generation;
+      for (const k in hists) delete hists[k];  // a new run: the last one's distributions are not its
     }
     if (!last || snap.generation !== last.generation || snap.step !== last.step || snap.state !== last.state ||
         (snap.findings || []).length !== (last.findings || []).length) {

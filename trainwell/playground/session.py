@@ -24,7 +24,7 @@ import torch
 from trainwell.config import Config, ConfigError, apply_overrides
 from trainwell.doctor import DoctorCallback, Finding
 from trainwell.errors import TrainwellError
-from trainwell.loop import Callback, CancelFit
+from trainwell.loop import Callback, CancelFit, evaluate
 from trainwell.playground.knobs import config_of
 from trainwell.runs import train
 from trainwell.runs.prepare import configured_data
@@ -42,10 +42,15 @@ class _Cancelled(Exception):
 
 
 class _Controller(Callback):
-    """Holds the fit while paused; publishes snapshots; ends it when the session moves on."""
+    """Holds the fit while paused; publishes snapshots; ends it when the session moves on.
 
-    def __init__(self, session: Session, generation: int) -> None:
-        self.session, self.generation = session, generation
+    After each epoch it also measures the test split (the page shows its loss beside the training and
+    validation losses, as TensorFlow Playground does; nothing is chosen on it).
+    """
+
+    def __init__(self, session: Session, generation: int, test) -> None:
+        self.session, self.generation, self.test = session, generation, test
+        self.test_history: list[dict[str, float]] = []
         self._last = 0.0
 
     def _check(self) -> None:
@@ -81,6 +86,9 @@ class _Controller(Callback):
         if s.stepping and s.generation == self.generation:  # "step": one epoch, then pause
             s.stepping = False
             s.go.clear()
+        measured = evaluate(trainer.model, self.test, trainer.loss_fn)
+        self.test_history.append({"epoch": trainer.logs.get("epoch", trainer.epoch), "test_loss": measured["loss"],
+                                  "test_accuracy": measured["accuracy"]})
         self._last = time.monotonic()
         s.publish(trainer, self.generation, force=True)
 
@@ -211,7 +219,8 @@ class Session:
 
         def work() -> None:
             try:
-                run = train(cfg, out=out, data=data, callbacks=[_Controller(self, generation)], progress=False)
+                run = train(cfg, out=out, data=data, callbacks=[_Controller(self, generation, data.test)],
+                            progress=False)
             except (TrainwellError, ValueError, RuntimeError) as err:
                 if generation == self.generation:
                     self.error = str(err).splitlines()[0]
@@ -235,6 +244,8 @@ class Session:
         """Encode a snapshot of the run now (training thread)."""
         if generation != self.generation:
             return
+        controller = next((cb for cb in trainer.callbacks if isinstance(cb, _Controller)), None)
+        tests = {t["epoch"]: t for t in controller.test_history} if controller is not None else {}
         doctor = next((cb for cb in trainer.callbacks if isinstance(cb, DoctorCallback)), None)
         findings = list(doctor.findings) if doctor is not None else []
         self._findings = findings
@@ -243,7 +254,7 @@ class Session:
         snapshot = {
             "generation": generation, "state": self.state, "epoch": trainer.epoch, "step": trainer.step,
             "planned_epochs": trainer.epochs, "knobs": self.knobs, "upload": self.upload is not None,
-            "history": _curves(trainer.history), "surface": _surface(trainer.model, self._data_range),
+            "history": _curves([{**h, **tests.get(h.get("epoch"), {})} for h in trainer.history]), "surface": _surface(trainer.model, self._data_range),
             "layers": sample, "error": None,
             "findings": [{"symptom": f.symptom, "severity": f.severity, "epoch": f.epoch, "step": f.step,
                           "layer": f.layer, "cause": f.cause, "remedy": f.remedy, "text": str(f),
@@ -318,5 +329,5 @@ def _surface(model: torch.nn.Module, box: tuple[float, float, float, float]) -> 
 def _curves(history: list[dict[str, Any]]) -> dict[str, list[Any]]:
     step = max(1, math.ceil(len(history) / MAX_CURVE))
     picked = history[::step] + ([history[-1]] if history and (len(history) - 1) % step else [])
-    keys = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+    keys = ("epoch", "train_loss", "val_loss", "test_loss", "train_accuracy", "val_accuracy", "test_accuracy")
     return {k: [h.get(k) for h in picked] for k in keys}
