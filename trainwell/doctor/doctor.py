@@ -117,7 +117,9 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self._reported: set[str] = set()
         self._unsaid: list[Finding] = []
         self._lrs: list[float] | None = None  # the learning rates at the last update sample
-        self._first_loss: float | None = None
+        self._first_loss: float | None = None     # the mean loss of the first steps (see _check_jump)
+        self._start_losses: list[float] = []
+        self._recent_losses: list[float] = []
         self._init_verdict(loss_fn, n_classes)
         self._dead_last: dict[str, float] = {}  # the last window's dead shares
         self._windows = 0  # windows of dead units judged
@@ -225,11 +227,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
             self.time.collect()
             return
         self._observe_start(inputs, targets)
-        if self._first_loss is None:
-            self._first_loss = value
-        elif self.step >= 5 and value > self.t.divergence_jump * max(self._first_loss, 1e-12) \
-                and not self.has("divergence"):
-            self._blew_up("divergence", {"loss": value, "first_loss": self._first_loss})
+        self._check_jump(value, inputs)
         if self.updates is not None and self.updates.ratios is not None:
             self._update_ratios = bounded(self._update_ratios + [self.updates.ratios])
             finite = [r for r in self.updates.ratios if math.isfinite(r)]
@@ -262,6 +260,24 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                 self._check_activations(acts)
             if self.updates is not None and self.updates.available:
                 self.updates.armed = True
+
+    def _check_jump(self, value: float, inputs: torch.Tensor | None) -> None:
+        """Divergence within an epoch: the mean loss of the last steps holding ``divergence_rows`` rows is
+        ``divergence_jump`` times that of the first such steps (one step at batches of 32 rows or more)."""
+        rows = len(inputs) if isinstance(inputs, torch.Tensor) and inputs.dim() > 0 and len(inputs) else None
+        window = max(1, math.ceil(self.t.divergence_rows / rows)) if rows else 1
+        self._recent_losses = (self._recent_losses + [value])[-window:]
+        if len(self._start_losses) < window:
+            self._start_losses.append(value)
+            self._first_loss = statistics.fmean(self._start_losses)
+            return
+        recent = statistics.fmean(self._recent_losses)
+        if self.step >= max(5, 2 * window - 1) and recent > self.t.divergence_jump * max(self._first_loss, 1e-12) \
+                and not self.has("divergence"):
+            evidence = {"loss": recent, "first_loss": self._first_loss}
+            if window > 1:
+                evidence["mean_of_steps"] = window
+            self._blew_up("divergence", evidence)
 
     def _record(self, loss: float, grads: list[tuple[float, float] | None], acts: dict[str, dict[str, Any]],
                 through: dict[str, tuple[float, float]]) -> None:
@@ -476,6 +492,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                 "notes": list(self.notes), "grads": list(self._grads), "update_ratios": list(self._update_ratios),
                 "update_peak": self._update_peak, "counts": dict(self._counts), "epochs": list(self._epochs),
                 "min_train_loss": self._min_train_loss, "best_val": self._best_val, "first_loss": self._first_loss,
+                "start_losses": list(self._start_losses), "recent_losses": list(self._recent_losses),
                 "reported": sorted(self._reported)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -490,6 +507,9 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self._min_train_loss = state["min_train_loss"]
         self._best_val = tuple(state["best_val"]) if state["best_val"] is not None else None
         self._first_loss = state["first_loss"]
+        # a checkpoint from before the windowed check holds the first loss alone: a window of one step
+        self._start_losses = list(state.get("start_losses", [] if self._first_loss is None else [self._first_loss]))
+        self._recent_losses = list(state.get("recent_losses", []))
         self._reported = set(state["reported"])
         self._recording = False  # the record keeps the lines before this step
         self._arm()

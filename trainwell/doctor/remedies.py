@@ -130,6 +130,9 @@ def _rounded(factor: float) -> float:
 def lower_rate(first_step: float, largest_step: float, target: float) -> tuple[ScaleLR, str]:
     """The rate that would have made the first measured step ``target`` of the weights, at least 10x lower.
 
+    The factor is a bound, said as one: the rate it gives is the highest the
+    first step allows, not one known to train (ReLUs may still die at it).
+
     A step's size is the rate times a function of the gradient; at the first
     step the gradient is the initial weights' and does not depend on the
     rate, so the size is proportional to it.
@@ -138,9 +141,15 @@ def lower_rate(first_step: float, largest_step: float, target: float) -> tuple[S
         The remedy and its words.
     """
     factor = min(0.1, target / first_step)
-    return ScaleLR(_rounded(factor)), (f"lower the learning rate about {1 / factor:.3g}x (the first step changed the weights "
-                             f"by {first_step:.2g} of their size, the largest step by {largest_step:.2g}; the new "
-                             f"rate aims at {target:.2g})")
+    bound = "; a rate that trains well may be lower still: a range test finds it (trainwell.optim.lr_range_test, " \
+            "which doctor.repair runs)"
+    if target / first_step < 0.1:  # the aim sets the factor
+        why = (f"the first step changed the weights by {first_step:.2g} of their size, the largest step by "
+               f"{largest_step:.2g}; at the new rate the first step would change them by {target:.2g}")
+    else:  # the first step was small: the steps grew later, and 10x is the least the doctor asks
+        why = (f"the first step changed the weights by only {first_step:.2g} of their size, but the largest step by "
+               f"{largest_step:.2g}: the steps grew as the run went on")
+    return ScaleLR(_rounded(factor)), f"lower the learning rate at least {1 / factor:.3g}x ({why}{bound})"
 
 
 def raise_rate(step: float, target: float) -> tuple[ScaleLR, str]:

@@ -51,7 +51,11 @@ Rules (each threshold from the mechanism it tests):
   rest of the run (judged in its first quarter) are a rate too low at once,
   not after a plateau; a rate that rose since the last sample is a warmup
   and never too low.
-* divergence within an epoch: the loss ten times its first value.
+* divergence within an epoch: the loss ten times its first value. Both are
+  means over the last steps that hold 32 rows (``divergence_rows``): one
+  row's loss is no run's loss (at batch size 1, a single sample of a healthy
+  run on moons measured 8.07 against a first 0.62). Batches of 32 rows or
+  more judge one step, as before.
 * bad initialisation: at step 0 the spread of the pre-activations falls
   below 1/10 (or rises above 10x) of the first layer's by the last, measured
   on the first batch standardised per feature (one extra forward pass): the
@@ -158,6 +162,7 @@ class Thresholds:
     divergence_epochs: int = 3
     divergence_factor: float = 1.5
     divergence_jump: float = 10.0
+    divergence_rows: int = 32  # the within-epoch check compares means over steps holding at least this many rows
     spike_steps: int = 50  # a rise below the first loss shorter than this may be a spike, not divergence
     oscillation_window: int = 8
     oscillation_turns: int = 5
