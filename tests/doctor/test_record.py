@@ -126,3 +126,26 @@ def test_recorder_writes_a_sample_once(tmp_path):
     rec.close()
     assert read_stats(tmp_path / "s.jsonl") == [{"step": 0, "layers": {"a": {"grad_rms": 1.0, "update": 0.5}},
                                                   "non_finite": 0}]
+
+
+def test_a_pass_without_gradients_is_not_a_training_sample(net):
+    """Validation, a plot's grid or the caller's own evaluation between steps leaves the doctor's window alone."""
+    model, opt, x, y = net
+    with Doctor(model, opt, every=1) as doctor:
+        _loop(model, opt, doctor, x, y, epochs=1, batches=1)
+        rows = dict(doctor.acts.alive_rows)
+        with torch.no_grad():
+            model(torch.randn(2304, 10))  # e.g. the playground's decision-surface grid
+        assert doctor.acts.alive_rows == rows and doctor.acts.records == {}
+
+
+def test_a_nan_step_keeps_no_stale_update(net, tmp_path):
+    model, opt, x, y = net
+    path = tmp_path / "stats.jsonl"
+    with Doctor(model, opt, every=5, record=path) as doctor:
+        _loop(model, opt, doctor, x, y, epochs=1, batches=6)  # steps 0-5; step 5 is sampled, its update follows
+        doctor.observe(torch.tensor(float("nan")), inputs=x[:25], targets=y[:25])  # step 6: no update after it
+        _loop(model, opt, doctor, x, y, epochs=1, batches=2)  # steps 7, 8
+    samples = {s["step"]: s for s in read_stats(path)}
+    assert "update" in samples[5]["layers"]["0"]
+    assert samples[6]["loss"] != samples[6]["loss"] and "update" not in samples[6]["layers"]["0"]  # NaN, no update

@@ -41,7 +41,8 @@ def test_knobs_control_and_export(server):
 @pytest.mark.parametrize("path, body, raw, code, words", [
     ("/api/config", None, b"not json", 400, "not JSON"),
     ("/api/config", None, b"[1, 2]", 400, "JSON object"),
-    ("/api/config", {"knobs": {"model.width": 10**6}}, None, 400, "allows 1 to 64"),
+    ("/api/config", {"knobs": {"model.width": 500}}, None, 400, "allows 1 to 64"),
+    ("/api/config", {"knobs": {"model.width": "60000"}}, None, 400, "allows 1 to 64"),
     ("/api/config", {"knobs": {"data.path": "/etc/passwd"}}, None, 400, "not a playground knob"),
     ("/api/config", {"knobs": "x"}, None, 400, "JSON object"),
     ("/api/control", {"action": "explode"}, None, 400, "unknown action"),
@@ -77,3 +78,29 @@ def test_an_internal_error_is_a_500_and_the_server_goes_on(server, monkeypatch):
     status, text = call(server, "/api/control", {"action": "play"})
     assert status == 500 and "ZeroDivisionError" in json.loads(text)["error"]
     assert call(server, "/api/state")[0] == 200
+
+
+def test_another_sites_page_cannot_drive_it(server):
+    """A page elsewhere can POST to 127.0.0.1 without a preflight only as a form or text/plain: refused;
+    a rebinding page names its own host: refused."""
+    status, text = call(server, "/api/control", raw=b'{"action": "play"}', method="POST")  # json: the page's own way
+    assert status == 200
+    request = urllib.request.Request(server.url + "api/control", data=b'{"action": "play"}', method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=10)
+    assert err.value.code == 415
+    for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example:80"}):
+        request = urllib.request.Request(server.url + "api/state", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=10)
+        assert err.value.code == 403
+
+
+def test_an_upload_too_many_rows_or_classes_is_refused(server):
+    rows = "\n".join(f"{i % 13},{i % 7},{i % 2}" for i in range(6000))
+    status, text = call(server, "/api/upload", {"csv": rows, "knobs": {}})
+    assert status == 400 and "at most 5000 rows" in json.loads(text)["error"]
+    rows = "\n".join(f"{i % 13},{i % 7},{i % 12}" for i in range(600))
+    status, text = call(server, "/api/upload", {"csv": rows, "knobs": {}})
+    assert status == 400 and "12 classes" in json.loads(text)["error"]

@@ -145,3 +145,25 @@ def test_a_missing_or_corrupt_stats_file_says_why(tmp_path):
     (d / "metrics.json").write_text("{broken")
     page = render_report([load_run(d)])
     assert "metrics.json cannot be read" in page and "1 of 1 epochs" in page
+
+
+def test_shares_and_accuracies_over_two_decades_stay_on_their_fixed_range():
+    # a sequence task's accuracy from 0.002 to 0.9: no log scale (log 0 is no number), drawn on 0..1
+    svg = line_chart([Series("acc", [1, 2, 3], [0.002, 0.3, 0.9])], title="t", x_label="x", y_label="y",
+                     y_range=(0.0, 1.0))
+    (_, y1), _, (_, y3) = _points(svg)
+    assert y1 > y3
+
+
+def test_zeros_on_a_log_scale_are_marked_not_dropped():
+    svg = line_chart([Series("grad", [1, 2, 3, 4], [1e-3, 0.0, 0.0, 1e-1])], title="t", x_label="x", y_label="y",
+                     log_y=True)
+    assert svg.count('class="zero"') == 2 and "grad (2 at 0)" in svg
+
+
+def test_files_of_the_wrong_shape_are_said_not_fatal(tmp_path):
+    d = write_run(tmp_path / "odd", [{"epoch": "one", "train_loss": 1.0}, {"epoch": None, "train_loss": 0.5}],
+                  diagnosis={"audit": 3, "findings": "none", "repairs": [{"before": "x", "after": 2, "changes": [1]}]},
+                  stats=[{"step": 0, "activations": {"a": "not a dict"}, "layers": []}])
+    page = render_report([load_run(d)])
+    assert "2 of 2 epochs" in page and "cannot be drawn from the run" in page

@@ -110,3 +110,29 @@ def test_bad_arguments_are_one_line(tmp_path):
             RunsServer(tmp_path, port=busy.server_address[1])
     finally:
         busy.server_close()
+
+
+def test_a_file_of_a_run_that_links_out_is_not_served(tmp_path, runs):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(runs["healthy"], root / "r")
+    (root / "r" / "metrics.json").unlink()
+    (root / "r" / "metrics.json").symlink_to("/etc/passwd")
+    s = RunsServer(root, port=0)
+    s.start()
+    try:
+        assert _get(s, "/run/r/file/metrics.json")[0] == 404
+        status, page, _ = _get(s, "/run/r/")
+        assert status == 200 and "metrics.json is a link: not read" in page and "root:x:" not in page
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
+def test_another_host_or_origin_is_refused(server):
+    for headers in ({"Host": "evil.example:8000"}, {"Origin": "http://evil.example"}):
+        request = urllib.request.Request(server.url, headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=10)
+        assert err.value.code == 403

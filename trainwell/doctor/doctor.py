@@ -225,6 +225,8 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                 self._diagnose_nan(value, inputs, targets)
             self.acts.collect()
             self.time.collect()
+            if self.updates is not None:  # measured before this step: attached to its sample above, used up
+                self.updates.ratios = None
             return
         self._observe_start(inputs, targets)
         self._check_jump(value, inputs)

@@ -95,6 +95,7 @@ class ActivationProbe:
     def __init__(self, model: nn.Module, detail: bool = False, bins: int = 40,
                  span: tuple[float, float] = (-4.0, 4.0), hist_values: int = 4096) -> None:
         self.active = True
+        self.forced = False  # record a pass without gradients too (the doctor's standardised start)
         self.detail, self.bins, self.span, self.hist_values = detail, bins, span, hist_values
         self.modules = [(name, module, activation_name(module)) for name, module in model.named_modules()
                         if activation_name(module) is not None]
@@ -109,7 +110,10 @@ class ActivationProbe:
         meta = ACTIVATIONS.entry(kind).meta
 
         def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-            if not self.active:
+            # a pass without gradients (validation, the caller's own evaluation or plots) is not a training
+            # batch: it must not fill the dead-unit window or replace the sample (the doctor's own
+            # standardised pass says so with ``forced``)
+            if not self.active or not (torch.is_grad_enabled() or self.forced):
                 return
             if not isinstance(output, torch.Tensor) or not inputs or not isinstance(inputs[0], torch.Tensor):
                 self.skipped.add(name)
@@ -304,7 +308,7 @@ def standardized_profile(model: nn.Module, acts: ActivationProbe, inputs: torch.
     x = ((flat - flat.mean(0)) / flat.std(0).clamp_min(1e-8)).reshape(inputs.shape)
     buffers = {k: v.clone() for k, v in model.state_dict().items() if "running_" in k or "num_batches" in k}
     devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
-    active, acts.active = acts.active, True
+    active, acts.active, acts.forced = acts.active, True, True
     alive, rows = acts.alive, acts.alive_rows  # the training batch's units stay counted, not this pass's
     acts.alive, acts.alive_rows = {}, {}
     try:
@@ -313,7 +317,7 @@ def standardized_profile(model: nn.Module, acts: ActivationProbe, inputs: torch.
     finally:
         if buffers:
             model.load_state_dict(buffers, strict=False)
-        acts.active = active
+        acts.active, acts.forced = active, False
     records = acts.collect()
     acts.alive, acts.alive_rows = alive, rows
     return {n: a["pre_std"] for n, a in records.items() if "pre_std" in a}

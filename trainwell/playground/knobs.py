@@ -15,7 +15,7 @@ from trainwell.components import REGISTRIES
 from trainwell.config import Config, ConfigError, load_config
 from trainwell.config.sections import ModelConfig, ScheduleConfig
 
-__all__ = ["BASE", "DATASETS", "KNOBS", "LIMITS", "PRESETS", "config_of", "knob_schema"]
+__all__ = ["BASE", "DATASETS", "KNOBS", "LIMITS", "MAX_CLASSES", "PRESETS", "config_of", "knob_schema"]
 
 DATASETS = ("moons", "circles", "spiral", "xor", "blobs")
 BASE: dict[str, Any] = {
@@ -26,6 +26,7 @@ BASE: dict[str, Any] = {
 }
 # what one page may ask for: the server's CPU is shared with the page it serves
 LIMITS = {"data.n_samples": (20, 5000), "model.depth": (0, 12), "model.width": (1, 64), "train.epochs": (1, 10000)}
+MAX_CLASSES = 10  # an uploaded file's labels: 0 to 9
 
 
 def _names(kind: str) -> list[str]:
@@ -85,15 +86,28 @@ def config_of(overrides: dict[str, Any], extra: dict[str, Any] | None = None) ->
     unknown = sorted(set(overrides) - set(KNOBS))
     if unknown:
         raise ConfigError(f"not a playground knob: {unknown[0]} (the knobs: {', '.join(KNOBS)})")
-    for key, value in overrides.items():
-        lo, hi = LIMITS.get(key, (None, None))
-        if lo is not None and isinstance(value, (int, float)) and not lo <= value <= hi:
-            raise ConfigError(f"{key}={value}: the playground allows {lo} to {hi}")
     merged = {**BASE, **overrides, **(extra or {})}
     if merged.get("data.path") is not None:  # a file is used whole: the generated sets' knobs do not apply
         for key in ("data.name", "data.n_samples", "data.noise"):
             merged.pop(key, None)
-    return load_config(None, [f"{k}={_yaml(v)}" for k, v in merged.items()])
+    cfg = load_config(None, [f"{k}={_yaml(v)}" for k, v in merged.items()])
+    # the ranges are checked on the validated config: a value sent as a string is judged as what it became
+    resolved = cfg.model_dump(mode="json")
+    for key, knob in KNOBS.items():
+        if key not in merged or (key == "data.name" and "data.path" in merged):
+            continue
+        value = _at(resolved, key)
+        if knob["kind"] == "choice" and value not in knob["choices"]:
+            raise ConfigError(f"{key}={value}: the playground offers {', '.join(map(str, knob['choices']))}")
+        if knob["kind"] in ("int", "number") and value is not None and not knob["min"] <= value <= knob["max"]:
+            raise ConfigError(f"{key}={value}: the playground allows {knob['min']} to {knob['max']}")
+    return cfg
+
+
+def _at(tree: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
 
 
 def _yaml(value: Any) -> str:

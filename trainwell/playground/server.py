@@ -21,7 +21,7 @@ from trainwell.errors import TrainwellError
 from trainwell.playground.knobs import KNOBS, PRESETS, config_of, knob_schema
 from trainwell.playground.page import PAGE, SCRIPT
 from trainwell.playground.session import Session
-from trainwell.report.serve import reply
+from trainwell.report.serve import foreign_request, reply
 
 __all__ = ["MAX_UPLOAD", "PlaygroundServer"]
 
@@ -43,6 +43,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: PlaygroundServer
     server_version = "trainwell-playground"
     default_request_version = "HTTP/1.0"
+    timeout = 30  # seconds a connection may stay silent (a body shorter than its Content-Length, say)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -59,6 +60,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _guard(self, route) -> None:
         try:
+            foreign = foreign_request(self)
+            if foreign is not None:  # another site's page, or a rebinding one: not this server's page
+                return self._json({"error": foreign}, 403)
+            if self.command == "POST" and self.headers.get_content_type() != "application/json":
+                # a form or text/plain POST needs no preflight from another site; application/json does
+                return self._json({"error": "POST bodies must be application/json"}, 415)
             route(urlsplit(self.path).path)
         except (ConfigError, TrainwellError) as err:
             self._json({"error": str(err).splitlines()[0]}, 400)

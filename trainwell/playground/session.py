@@ -25,7 +25,7 @@ from trainwell.config import Config, ConfigError, apply_overrides
 from trainwell.doctor import DoctorCallback, Finding
 from trainwell.errors import TrainwellError
 from trainwell.loop import Callback, CancelFit, evaluate
-from trainwell.playground.knobs import config_of
+from trainwell.playground.knobs import KNOBS, LIMITS, MAX_CLASSES, config_of
 from trainwell.runs import train
 from trainwell.runs.prepare import configured_data
 from trainwell.runs.remedies import plan_repair
@@ -128,6 +128,10 @@ class Session:
         data = configured_data(cfg.data)
         if data.input_shape != (2,) or data.kind == "sequence":
             raise TrainwellError(f"the playground draws data of 2 features; this has {list(data.input_shape)}")
+        rows, most = len(data.train) + len(data.val) + len(data.test), LIMITS["data.n_samples"][1]
+        if rows > most or data.n_classes > MAX_CLASSES:  # an upload: the generated sets are bounded by their knobs
+            raise TrainwellError(f"the playground trains at most {most} rows of at most {MAX_CLASSES} classes "
+                                 f"(labels 0 to {MAX_CLASSES - 1}); this file has {rows} rows, {data.n_classes} classes")
         with self._lock:
             self.knobs, self.config, self.error = dict(knobs), cfg, None
             self._start(data)
@@ -167,17 +171,27 @@ class Session:
         """Apply the remedy of finding ``index`` to the knobs: the config changes the doctor's repair would make."""
         if not 0 <= index < len(self._findings):
             raise ConfigError(f"no finding {index}")
-        plan = plan_repair([self._findings[index]], self.config)
-        if plan is None:
-            raise ConfigError("this finding has no remedy that is a config change")
-        _, changes = plan
+        changes = self._remedy(self._findings[index])
+        if changes is None:
+            raise ConfigError("this finding has no remedy the playground's knobs can make")
         changed = apply_overrides(self.config, changes)
         knobs = dict(self.knobs)
         for change in changes:
             key = change.split("=", 1)[0].rstrip("*")
-            knobs[key] = _get(changed, key)
+            if key.endswith("_options"):  # the old choice's options go with it
+                knobs = {k: v for k, v in knobs.items() if not k.startswith(key + ".")}
+            else:
+                knobs[key] = _get(changed, key)
         self.configure(knobs)
         return changes
+
+    def _remedy(self, finding: Finding) -> list[str] | None:
+        """The repair's config changes for ``finding``, if every one is a knob's (or drops a choice's options)."""
+        plan = plan_repair([finding], self.config)
+        if plan is None:
+            return None
+        keys = [c.split("=", 1)[0].rstrip("*") for c in plan[1]]
+        return plan[1] if all(k in KNOBS or k.endswith("_options") for k in keys) else None
 
     def export(self) -> str:
         """The config that ``trainwell train`` reruns."""
@@ -221,9 +235,10 @@ class Session:
             try:
                 run = train(cfg, out=out, data=data, callbacks=[_Controller(self, generation, data.test)],
                             progress=False)
-            except (TrainwellError, ValueError, RuntimeError) as err:
+            except Exception as err:  # the page shows it in one line; the server goes on
                 if generation == self.generation:
-                    self.error = str(err).splitlines()[0]
+                    text = str(err).splitlines()[0] if str(err) else ""
+                    self.error = text if isinstance(err, TrainwellError) else f"{type(err).__name__}: {text}"
                     self._publish_error(generation)
                 return
             if generation == self.generation and self._last is not None:  # the fit ended by itself
@@ -258,7 +273,7 @@ class Session:
             "layers": sample, "error": None,
             "findings": [{"symptom": f.symptom, "severity": f.severity, "epoch": f.epoch, "step": f.step,
                           "layer": f.layer, "cause": f.cause, "remedy": f.remedy, "text": str(f),
-                          "repairable": plan_repair([f], self.config) is not None} for f in findings]}
+                          "repairable": self._remedy(f) is not None} for f in findings]}
         self._last = _finite(snapshot)
         self._snapshot = json.dumps(self._last).encode()
         self.frames += 1
@@ -312,9 +327,11 @@ def _points(data) -> dict[str, Any]:
 
 @torch.no_grad()
 def _surface(model: torch.nn.Module, box: tuple[float, float, float, float]) -> dict[str, Any]:
-    """The predicted class and its probability on a GRID x GRID lattice over the data (rows from the top)."""
+    """The predicted class and its probability at the centres of GRID x GRID cells over the data (rows from the
+    top)."""
     x0, x1, y0, y1 = box
-    xs, ys = torch.linspace(x0, x1, GRID), torch.linspace(y1, y0, GRID)
+    centre = (torch.arange(GRID) + 0.5) / GRID  # each cell is judged at its centre, where the page draws it
+    xs, ys = x0 + centre * (x1 - x0), y1 - centre * (y1 - y0)
     grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1).reshape(-1, 2)
     training = model.training
     model.eval()

@@ -230,13 +230,23 @@ def render_run(run: RunFiles, thresholds: Thresholds | None = None, prefix: str 
     """The body of one run's report (see :func:`document`); ``prefix`` keeps its element ids apart from
     another run's on the same page."""
     t = thresholds or Thresholds()
+    safe = _guarded
     return "".join([
-        _header(run),
-        f'<section id="{prefix}curves"><h2>Training curves</h2>{_epoch_charts(run, prefix)}</section>',
-        f'<section id="{prefix}findings"><h2>Findings</h2>{_finding_cards(run, prefix)}</section>',
-        layer_section(run, finding_markers(run, "step", prefix), t, prefix),
-        _repairs(run, prefix), _audit(run, prefix), _metrics(run, prefix),
+        safe(_header, run),
+        f'<section id="{prefix}curves"><h2>Training curves</h2>{safe(_epoch_charts, run, prefix)}</section>',
+        f'<section id="{prefix}findings"><h2>Findings</h2>{safe(_finding_cards, run, prefix)}</section>',
+        safe(lambda: layer_section(run, finding_markers(run, "step", prefix), t, prefix)),
+        safe(_repairs, run, prefix), safe(_audit, run, prefix), safe(_metrics, run, prefix),
         f'<section id="{prefix}config"><h2>Config</h2><pre>{esc(run.config_text or "(no config.yaml)")}</pre></section>'])
+
+
+def _guarded(make, *args) -> str:
+    """A section, or, where a file held something it cannot draw, one line that says so (the rest is shown)."""
+    try:
+        return make(*args)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+        return f'<p class="problem">This part cannot be drawn from the run\'s files: {esc(type(err).__name__)}: ' \
+               f'{esc(str(err))}</p>'
 
 
 def _flat(config: Any, prefix: str = "") -> dict[str, Any]:

@@ -54,18 +54,21 @@ class RunFiles:
     @property
     def findings(self) -> list[dict[str, Any]]:
         """The audit's findings (epoch 0) and the doctor's, as dicts."""
-        d = self.diagnosis
-        return [f for f in [*d.get("audit", []), *d.get("findings", [])] if isinstance(f, dict)]
+        return [f for key in ("audit", "findings") for f in _list(self.diagnosis.get(key)) if isinstance(f, dict)]
 
     @property
     def repairs(self) -> list[dict[str, Any]]:
-        return [r for r in self.diagnosis.get("repairs", []) if isinstance(r, dict)]
+        return [r for r in _list(self.diagnosis.get("repairs")) if isinstance(r, dict)]
 
     @property
     def planned_epochs(self) -> int | None:
         train = self.config.get("train") if isinstance(self.config, dict) else None
         epochs = train.get("epochs") if isinstance(train, dict) else None
         return epochs if isinstance(epochs, int) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def is_run(directory: Path) -> bool:
@@ -85,6 +88,8 @@ def _history(path: Path, problems: list[str]) -> list[dict[str, Any]]:
                 problems.append(f"history.jsonl line {i} is not JSON: left out")
             continue  # the last line of an interrupted write
         if isinstance(epoch, dict):
+            if not finite(epoch.get("epoch")):  # a line without its number is drawn where it stands
+                epoch = {**epoch, "epoch": len(out) + 1}
             out.append(epoch)
     return out
 
@@ -102,8 +107,9 @@ def _yaml(path: Path) -> tuple[str, dict[str, Any]]:
     return text, value if isinstance(value, dict) else {}
 
 
-def load_run(directory: str | Path) -> RunFiles:
-    """Read the run in ``directory``.
+def load_run(directory: str | Path, follow_links: bool = True) -> RunFiles:
+    """Read the run in ``directory``; without ``follow_links`` (the live view), a file that is a symbolic
+    link is not read (it could lead out of the served directory).
 
     Raises:
         TrainwellError: no such directory, or one that holds no run.
@@ -118,6 +124,9 @@ def load_run(directory: str | Path) -> RunFiles:
         path = d / name
         if not path.is_file():
             continue
+        if not follow_links and path.is_symlink():
+            run.problems.append(f"{name} is a link: not read")
+            continue
         try:
             if name == "config.yaml":
                 run.config_text, run.config = _yaml(path)
@@ -130,7 +139,9 @@ def load_run(directory: str | Path) -> RunFiles:
         except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError) as err:
             run.problems.append(f"{name} cannot be read ({_one_line(err)}): left out")
     path = d / "stats.jsonl"
-    if not path.is_file():
+    if not follow_links and path.is_symlink():
+        run.stats_problem = "stats.jsonl is a link: not read"
+    elif not path.is_file():
         run.stats_problem = "no stats.jsonl: the run was trained without doctor.record (or before it existed)"
     else:
         try:

@@ -29,7 +29,7 @@ from trainwell.errors import TrainwellError
 from trainwell.report.page import document, render_run
 from trainwell.report.rundata import RUN_FILES, is_run, load_run, signature
 
-__all__ = ["CSP", "LIVE_SCRIPT", "RunsServer", "find_runs", "reply"]
+__all__ = ["CSP", "LIVE_SCRIPT", "RunsServer", "find_runs", "foreign_request", "reply"]
 
 esc = html.escape
 LIVE_SCRIPT = """(() => {
@@ -70,6 +70,26 @@ def reply(handler: BaseHTTPRequestHandler, status: int, body: str | bytes, kind:
         handler.wfile.write(data)
 
 
+def foreign_request(handler: BaseHTTPRequestHandler) -> str | None:
+    """Why a request to a server bound to this machine comes from elsewhere, or None.
+
+    A web page the user visits can send requests to 127.0.0.1; its browser names
+    that page's site in ``Origin``, and a DNS-rebinding page names its own host in
+    ``Host``. Both must be this server's own address (``127.0.0.1``, ``localhost``
+    or ``[::1]`` with its port) when it listens on loopback.
+    """
+    host, port = handler.server.server_address[:2]
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        return None  # bound elsewhere on purpose (--host): the user chose who may reach it
+    own = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+    if handler.headers.get("Host", "") not in own:
+        return f"the Host header {handler.headers.get('Host')!r} is not this server's address"
+    origin = handler.headers.get("Origin")
+    if origin is not None and origin.removeprefix("http://") not in own:
+        return f"requests from {origin!r} are not served (only this server's own pages)"
+    return None
+
+
 def find_runs(root: Path) -> dict[str, Path]:
     """The runs served from ``root``, by name: ``root`` itself if it is a run, else its run subdirectories."""
     root = root.resolve()
@@ -94,8 +114,8 @@ def _index(root: Path, runs: dict[str, Path]) -> str:
     rows = []
     for name, d in runs.items():
         try:
-            run = load_run(d)
-        except TrainwellError as err:
+            run = load_run(d, follow_links=False)
+        except Exception as err:  # one run that cannot be read does not take the list down
             rows.append(f"<tr><td>{esc(name)}</td><td colspan='4' class='problem'>{esc(str(err))}</td></tr>")
             continue
         last = run.history[-1] if run.history else {}
@@ -116,6 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: RunsServer
     server_version = "trainwell"
     default_request_version = "HTTP/1.0"  # a request too broken to name its version still gets a status line
+    timeout = 30  # seconds a connection may stay silent: a stalled client does not hold a thread for ever
 
     def log_message(self, format: str, *args: object) -> None:  # quiet: one line a request is noise
         if self.server.verbose:
@@ -138,9 +159,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         try:
+            foreign = foreign_request(self)
+            if foreign is not None:
+                return self._fail(HTTPStatus.FORBIDDEN, foreign)
             self._route(urlsplit(self.path).path)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception as err:  # the server outlives any one request: one line, never a traceback
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(err).__name__}: {err}")
 
     def _route(self, path: str) -> None:
         root = self.server.root
@@ -157,7 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._fail(HTTPStatus.NOT_FOUND, "no such run")
         if rest.startswith("file/"):
             file = unquote(rest[5:])
-            if file not in RUN_FILES or not (run_dir / file).is_file():
+            path = run_dir / file
+            if file not in RUN_FILES or not path.is_file() or path.is_symlink() \
+                    or not path.resolve().is_relative_to(run_dir.resolve()):  # a link out is not the run's
                 return self._fail(HTTPStatus.NOT_FOUND, "no such file of the run")
             text = (run_dir / file).read_text(encoding="utf-8", errors="replace")
             return self._send(200, text, "text/plain; charset=utf-8")
@@ -167,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._fail(HTTPStatus.NOT_FOUND, "no such page")
         version = signature(run_dir)
         try:
-            body = render_run(load_run(run_dir))
+            body = render_run(load_run(run_dir, follow_links=False))
         except TrainwellError as err:
             return self._fail(HTTPStatus.NOT_FOUND, str(err))
         if rest == "body":

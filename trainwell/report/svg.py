@@ -174,9 +174,11 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
     if xs:  # a finding after the last value is drawn where it was, not at the edge
         xs += [m.x for m in markers if _finite(m.x)]
     ys = [y for _, pts in thinned for _, y in pts if _finite(y)]
-    if log_y is None:
+    if log_y is None:  # a fixed range from 0 (accuracies, shares) stays linear
         pos = [y for y in ys if y > 0]
-        log_y = bool(pos) and len(pos) == len(ys) and max(pos) / min(pos) > 100
+        log_y = y_range is None and bool(pos) and len(pos) == len(ys) and max(pos) / min(pos) > 100
+    if log_y and y_range is not None and y_range[0] <= 0:
+        log_y = False
     if log_y:
         ys = [y for y in ys if y > 0]
     f = _Frame(xs, ys, log_y, y_range, width, height)
@@ -191,16 +193,17 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
     legend = []
     for i, (s, pts) in enumerate(thinned):
         runs: list[list[str]] = [[]]
-        crosses = []
+        crosses, zeros = [], []
         for x, y in pts:
+            if not _finite(x):
+                continue
             if _finite(y) and (y > 0 or not log_y):
                 yy = min(max(y, f.y0), f.y1)  # a fixed range clips
                 runs[-1].append(f"{f.px(x):.1f},{f.py(yy):.1f}")
             else:
                 if runs[-1]:
                     runs.append([])
-                if not _finite(y):
-                    crosses.append((x, y))
+                (crosses if not _finite(y) else zeros).append((x, y))  # zeros: off a log scale, not dropped
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         for run in runs:
             if len(run) == 1:
@@ -215,8 +218,14 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
             parts.append(f'<g class="nonfinite"><title>{e(s.name)}: {e(str(y))} at {_fmt(x)}</title>'
                          f'<path d="M{px - 4:.1f},{py - 4:.1f}l8,8m0,-8l-8,8" stroke="#c0392b" '
                          f'stroke-width="2"/></g>')
+        for x, _ in zeros[:MAX_CROSSES]:
+            parts.append(f'<g class="zero"><title>{e(s.name)}: 0 at {_fmt(x)} (below a log scale)</title>'
+                         f'<path d="M{f.px(x) - 4:.1f},{height - _BOTTOM - 1}l4,-6l4,6z" fill="{s.color}"/></g>')
         count = sum(1 for v in s.y if not _finite(v))  # all of them, thinned or not
         bad = f" ({count} non-finite)" if count else ""
+        if log_y:
+            zero = sum(1 for v in s.y if _finite(v) and v <= 0)
+            bad += f" ({zero} at 0)" if zero else ""
         lx, ly = _LEFT + 8 + (i % 2) * (width - _LEFT - _RIGHT) // 2, _TOP + 30 + (i // 2) * 14
         legend.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{ly - 4}" y2="{ly - 4}" stroke="{s.color}" '
                       f'stroke-width="2"{dash}/><text x="{lx + 22}" y="{ly}" font-size="10">{e(s.name)}{e(bad)}</text>')
