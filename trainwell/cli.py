@@ -77,12 +77,17 @@ def train(
     target: TargetOption = None,
     report_: Annotated[bool, typer.Option("--report", help="write RUN/report.html at the end (see `trainwell "
                                           "report`)")] = False,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", help="train data-parallel on N processes of this "
+                                                 "machine (torchrun's elastic agent; gloo on CPU)")] = None,
 ) -> None:
     """Train a model (seed 004's process) and write a run directory."""
     from trainwell.config import load_config
+    from trainwell.loop.distributed import is_main
     from trainwell.runs import train as run_train
 
     set_ = [*set_, *_data_overrides(data, target)]
+    if nproc is not None and nproc != 1:
+        raise typer.Exit(_launch(nproc, config, set_, out_dir, quiet, resume, report_))
 
     if resume is not None:
         if out_dir is not None:
@@ -92,6 +97,8 @@ def train(
     else:
         run = run_train(load_config(config, set_), out=out_dir, progress=False if quiet else None,
                         handle_signals=True)
+    if not is_main():  # a data-parallel run's other processes: rank 0 reports, all end with its exit code
+        raise typer.Exit(EXIT_FAILED if run.metrics.get("status") == "failed" else 0)
     out.print(_metrics_table(run.metrics))
     out.print(_recall_line(run.metrics["test"]["per_class_recall"]))
     out.print(f"best epoch (val loss): {run.metrics['best_epoch']}   "
@@ -118,6 +125,24 @@ def train(
         err.print(f"stopped at epoch {stopped['epoch']}, step {stopped.get('step', '?')}: {stopped['reason']}; "
                   f"the model holds the last finite weights (details: {details})", markup=False)
         raise typer.Exit(EXIT_FAILED)
+
+
+def _launch(nproc: int, config: Path | None, set_: list[str], out_dir: Path | None, quiet: bool,
+            resume: Path | None, report_: bool) -> int:
+    """``train`` again on ``nproc`` processes under torchrun's elastic agent; a bad config is refused first."""
+    from trainwell.config import load_config
+    from trainwell.loop.distributed import launch, launched_world
+
+    if nproc < 1:
+        raise TrainwellError(f"--nproc takes a number of processes >= 1, got {nproc}")
+    if launched_world() > 1:
+        raise TrainwellError("this process is already one of torchrun's; leave out --nproc")
+    if resume is None:
+        load_config(config, set_)  # one line now, not one per process
+    args = [*([str(config)] if config is not None else []), *(a for s in set_ for a in ("--set", s)),
+            *(["--out", str(out_dir)] if out_dir is not None else []), *(["--quiet"] if quiet else []),
+            *(["--resume", str(resume)] if resume is not None else []), *(["--report"] if report_ else [])]
+    return launch(nproc, ["train", *args])
 
 
 def _data_overrides(data: str | None, target: str | None) -> list[str]:
@@ -405,19 +430,18 @@ def _options(
 
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
+    from trainwell.loop.distributed import exit_alone
     from trainwell.runs import Interrupted
 
     try:
         app()
-    except TrainwellError as e:
-        err.print(f"error: {e}", markup=False)
-        sys.exit(2)
+    except TrainwellError as e:  # one line (from rank 0 alone in a data-parallel run)
+        exit_alone(2, f"error: {e}")
     except Interrupted as e:
         err.print(str(e), markup=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted at once (second signal); the last checkpoint is intact", markup=False)
-        sys.exit(130)
+        exit_alone(130, "interrupted at once (second signal); the last checkpoint is intact")
 
 
 if __name__ == "__main__":

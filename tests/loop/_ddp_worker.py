@@ -11,7 +11,7 @@ from torch import nn
 
 from trainwell.data.datasets import Split, load_data
 from trainwell.loop import Callback, CancelFit, Trainer, evaluate
-from trainwell.loop.distributed import Shard
+from trainwell.loop.distributed import Shard, leave
 
 
 def setup(rows: int = 203, seed: int = 0):
@@ -64,4 +64,4 @@ def worker(rank: int, port: int, out: str, world: int, kwargs: dict) -> None:
     try:
         torch.save(fit(True, **kwargs), os.path.join(out, f"rank-{rank}.pt"))
     finally:
-        dist.destroy_process_group()
+        leave()

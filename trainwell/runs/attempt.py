@@ -37,6 +37,7 @@ from trainwell.loop import (Callback, Checkpoint, EarlyStopping, GradientClippin
                             LRSchedule, ProgressBar, TensorBoardLogger, Trainer, build_schedule, evaluate,
                             require_tensorboard)
 from trainwell.loop.checkpoint import config_digest, restore_rng
+from trainwell.loop.distributed import Shard, all_gather, check_batches, is_main, on_main, start, world_size
 from trainwell.metrics import best_epoch
 from trainwell.models import count_parameters
 from trainwell.optim.registry import build_optimizer
@@ -125,6 +126,7 @@ class Outcome:
     device: torch.device
     loss_fn: Any
     stopper: EarlyStopping | None    # the run's early stopping, if on
+    shard: Shard | None = None       # this process's part of a data-parallel run
 
     def _status(self) -> dict[str, Any]:
         """How the attempt ended (``status``, and ``stopped`` when it did not run its epochs) and which weights
@@ -160,9 +162,16 @@ class Outcome:
         return evaluate(self.model, self.data.val.to(self.device), self.loss_fn)["accuracy"]
 
     def finish(self) -> None:
-        """Write the attempt's files and full metrics: the model, metrics.json, diagnosis.json."""
-        save_model(self.model, self.dir, self.data.spec.to_dict())
-        self.metrics = {**split_metrics(self.model, self.data, self.device, self.loss_fn), **self.metrics}
+        """Write the attempt's files and full metrics: the model, metrics.json, diagnosis.json.
+
+        In a data-parallel run every rank measures its part of each split (each
+        rank ends with the same metrics) and rank 0 alone writes.
+        """
+        if is_main():
+            save_model(self.model, self.dir, self.data.spec.to_dict())
+        evaluator = evaluate if self.shard is None else self.shard.evaluate
+        self.metrics = {**split_metrics(self.model, self.data, self.device, self.loss_fn, evaluator),
+                        **self.metrics}
         self.metrics.update(self._status())
         if getattr(self.model, "init_report", None) is not None:  # model.init=pretrained: what was loaded
             self.metrics["pretrained"] = self.model.init_report
@@ -208,13 +217,15 @@ def run_attempt(a: Attempt) -> Outcome:
 
 def _run_attempt(a: Attempt) -> Outcome:
     cfg = a.cfg
-    device = device_of(cfg.train.device)
+    device = start(device_of(cfg.train.device))  # under torchrun: joins the run's process group
+    world = world_size()
     if cfg.log.tensorboard:  # a missing extra is refused before anything is written
         require_tensorboard()
-    show = cfg.train.progress if a.progress is None else a.progress
+    show = (cfg.train.progress if a.progress is None else a.progress) and is_main()
     # The run's randomness is its own: seeded here, the caller's RNG state is restored after.
+    # Several processes leave signals to torchrun's agent, which stops them all at once.
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []), \
-            SignalGuard(a.handle_signals) as guard:
+            SignalGuard(a.handle_signals and world == 1) as guard:
         torch.manual_seed(cfg.seed)
         data = prepare.configured_data(cfg.data) if a.data is None else a.data
         loaded = data
@@ -231,6 +242,8 @@ def _run_attempt(a: Attempt) -> Outcome:
         augment = prepare.make_augment(data, cfg)
         model = build(cfg, spec, *((data.mean, data.std) if cfg.data.standardize else (None, None))).to(device)
         optimizer = build_optimizer(model, cfg.optim, cfg.reg)
+        if world > 1:
+            _check_parallel(cfg, optimizer, len(data.train), world)
         new_schedule = a.kind is Kind.GO_ON and "LRSchedule" not in a.state["trainer"]["callbacks"]
         done = a.state["trainer"]["epoch"] if new_schedule else 0  # a schedule a repair added spans the epochs left
         schedule = build_schedule(optimizer, cfg.schedule, cfg.train.epochs - done)
@@ -238,8 +251,9 @@ def _run_attempt(a: Attempt) -> Outcome:
         if a.kind is Kind.RESUME:
             run_dir = Path(a.out)
         else:  # only now: bad input writes nothing
-            run_dir = new_run_dir(a.out, cfg.run_name) if a.kind is Kind.FRESH else Path(a.out)
-            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+            run_dir = on_main(lambda: new_run_dir(a.out, cfg.run_name)) if a.kind is Kind.FRESH else Path(a.out)
+            if is_main():  # rank 0 alone writes the run's files
+                atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
         if cfg.doctor.enabled and a.kind is not Kind.RESUME:  # the audit of the start, kept by a resume
             write_json(run_dir / "diagnosis.json", {"audit": [f.to_dict() for f in findings], **a.record})
         for finding in findings:
@@ -247,7 +261,7 @@ def _run_attempt(a: Attempt) -> Outcome:
         trainer, doctor, good, stopper = _trainer(a, model, optimizer, loss_fn, data, device, run_dir, augment, schedule,
                                          show, guard)
         _load_state(a, model, optimizer, trainer, run_dir)
-        if a.state is not None:  # the epochs done so far
+        if a.state is not None and is_main():  # the epochs done so far
             atomic_write_text(run_dir / "history.jsonl", "".join(_json_line(h) for h in trainer.history))
         started = time.perf_counter()
         # a problem of the data that the repair can fix (unscaled inputs, imbalance) is fixed before any training
@@ -264,8 +278,35 @@ def _run_attempt(a: Attempt) -> Outcome:
         diagnosis = {"audit": previous_audit(run_dir) if a.kind is Kind.RESUME else [f.to_dict() for f in findings],
                      "findings": [f.to_dict() for f in doctor.findings],
                      "notes": doctor.doctor.notes if doctor.doctor is not None else [], **a.record}
+        if world > 1:  # each rank's doctor watched its own rows: rank 0 reports for all
+            diagnosis = _merged(all_gather(diagnosis), show)
     return Outcome(a, run_dir, history, metrics, diagnosis, model, data, loaded, good, findings, device, loss_fn,
-                   stopper)
+                   stopper, trainer.shard)
+
+
+def _check_parallel(cfg: Config, optimizer: torch.optim.Optimizer, rows: int, world: int) -> None:
+    """What several processes cannot train, refused in one line before anything is written."""
+    if getattr(optimizer, "needs_closure", isinstance(optimizer, torch.optim.LBFGS)):
+        raise TrainwellError(f"optim.name={cfg.optim.name} re-evaluates the loss within a step, which each of "
+                             f"the {world} processes would do on its own rows; train it on one process")
+    problem = check_batches(rows, cfg.data.batch_size, world)
+    if problem is not None:
+        raise TrainwellError(problem)
+
+
+def _merged(diagnoses: list[dict[str, Any]], show: bool) -> dict[str, Any]:
+    """Rank 0's diagnosis with the findings that only other ranks made (their rank in the evidence), said
+    by rank 0; every rank gets the same."""
+    merged = diagnoses[0]
+    known = {(f["symptom"], f.get("layer")) for f in merged["findings"]}
+    for rank, other in enumerate(diagnoses[1:], start=1):
+        for f in other["findings"]:
+            if (f["symptom"], f.get("layer")) not in known:
+                known.add((f["symptom"], f.get("layer")))
+                f = {**f, "evidence": {**(f.get("evidence") or {}), "rank": rank}}
+                merged["findings"].append(f)
+                say(show, f"rank {rank}: {Finding(**f)}")
+    return merged
 
 
 def _treated_by_early_stopping(findings: list[Finding], stopper: EarlyStopping) -> None:
@@ -288,12 +329,13 @@ def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.de
     """The trainer of an attempt with its callbacks, in the order they must run."""
     cfg = a.cfg
     c = cfg.checkpoint
+    main = is_main()  # rank 0 alone writes files (checkpoints, history, TensorBoard, the doctor's record)
     checkpoint = Checkpoint(run_dir / "checkpoints", config_digest(cfg.to_yaml()), every_steps=c.every_steps,
                             every_epochs=c.every_epochs, keep=c.keep, best=c.best) \
-        if (c.every_steps or c.every_epochs or c.best) else None
+        if (c.every_steps or c.every_epochs or c.best) and main else None
     e = cfg.early_stopping
     stopper = EarlyStopping(e.monitor, e.mode, e.min_delta, e.patience, e.restore_best) if e.enabled else None
-    tensorboard = TensorBoardLogger(run_dir / "tensorboard") if cfg.log.tensorboard else None
+    tensorboard = TensorBoardLogger(run_dir / "tensorboard") if cfg.log.tensorboard and main else None
     if tensorboard is not None and a.kind in (Kind.GO_ON, Kind.RESTART) and a.record.get("repairs"):
         tensorboard.text("doctor/repairs", _repair_line(a.record["repairs"][-1]))  # at the step it starts from
 
@@ -305,14 +347,16 @@ def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.de
     doctor = DoctorCallback(cfg.doctor.every, on_finding=found,
                             stop_when=(lambda f: repairable(f, cfg)) if cfg.doctor.repair else None,
                             patience=e.patience, monitor=e.monitor, mode=e.mode, min_delta=e.min_delta,
-                            record=run_dir / "stats.jsonl" if cfg.doctor.record else None) \
+                            record=run_dir / "stats.jsonl" if cfg.doctor.record and main else None) \
         if cfg.doctor.enabled else None
     good = LastGoodState(without=(DoctorCallback, Checkpoint)) \
         if doctor is not None and cfg.doctor.repair and cfg.doctor.max_repairs > 0 else None
+    shard = Shard(model, cfg.seed) if world_size() > 1 else None  # DDP: every rank its part of each batch
+    forward = teacher_forcing if data.kind == "sequence" else None
     trainer = Trainer(model, optimizer, loss_fn, data.train.to(device), data.val.to(device),
                       epochs=cfg.train.epochs, batch_size=cfg.data.batch_size,
-                      generator=torch.Generator().manual_seed(cfg.seed),
-                      forward=teacher_forcing if data.kind == "sequence" else None,
+                      generator=torch.Generator().manual_seed(cfg.seed), shard=shard,
+                      forward=forward if shard is None else shard.forward(forward),
                       row_weights=balanced_row_weights(data.train.y)
                       if cfg.data.imbalance.method == "balanced_sampler" else None,
                       callbacks=[*([augment] if augment else []),
@@ -321,7 +365,7 @@ def _trainer(a: Attempt, model, optimizer, loss_fn, data: Data, device: torch.de
                                  *([doctor] if doctor else []),
                                  *([schedule] if schedule else []),
                                  *([stopper] if stopper else []),
-                                 HistoryFile(run_dir / "history.jsonl"),
+                                 *([HistoryFile(run_dir / "history.jsonl")] if main else []),
                                  *([tensorboard] if tensorboard else []),  # before the checkpoint: what it saw
                                  *([checkpoint] if checkpoint else []),
                                  *([ProgressBar(cfg.run_name)] if show else []), *a.callbacks,
@@ -344,13 +388,26 @@ def _load_state(a: Attempt, model: nn.Module, optimizer: torch.optim.Optimizer, 
         try:
             model.load_state_dict(a.state["model"])
             optimizer.load_state_dict(a.state["optimizer"])
-            trainer.load_state_dict(a.state["trainer"])
+            trainer.load_state_dict(_for_this_rank(a.state["trainer"]))
         except (KeyError, RuntimeError, ValueError) as err:
             raise TrainwellError(f"the checkpoint in {run_dir} does not fit this run: "
                                  f"{str(err).splitlines()[0]}") from None
         restore_rng(a.state["rng"])
     elif a.kind is Kind.GO_ON:
         _go_on(a.state, a.lr_scale, model, optimizer, trainer)
+
+
+# Callbacks that rank 0 alone has (they write files or print): rank 0's checkpoint holds their states.
+RANK_0_ONLY = (Checkpoint, HistoryFile, TensorBoardLogger, ProgressBar)
+
+
+def _for_this_rank(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's trainer state (rank 0's) without the states of rank 0's own callbacks, on the others."""
+    if is_main():
+        return state
+    names = {cls.__qualname__ for cls in RANK_0_ONLY}
+    return {**state, "callbacks": {key: value for key, value in state["callbacks"].items()
+                                   if key.split("#")[0] not in names}}
 
 
 def _go_on(state: dict[str, Any], lr_scale: float, model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -26,6 +26,7 @@ from typing import Any
 from trainwell.config import Config, load_config
 from trainwell.errors import TrainwellError
 from trainwell.io import MODEL_FILE, atomic_write_text
+from trainwell.loop.distributed import is_main
 
 __all__ = ["clear_attempt", "new_run_dir", "previous_audit", "previous_repairs", "read_run", "write_json"]
 
@@ -86,12 +87,18 @@ def _finite(value: Any) -> Any:
 
 
 def write_json(path: Path, value: Any) -> None:
-    """Write ``value`` as indented JSON, atomically (non-finite numbers as null)."""
+    """Write ``value`` as indented JSON, atomically (non-finite numbers as null); in a data-parallel run,
+    rank 0 alone writes the run's files."""
+    if not is_main():
+        return
     atomic_write_text(path, json.dumps(_finite(value), indent=2, default=str, allow_nan=False))
 
 
 def clear_attempt(run_dir: Path) -> None:
-    """Before a repaired attempt: drop the failed attempt's files (its checkpoints belong to another config)."""
+    """Before a repaired attempt: drop the failed attempt's files (its checkpoints belong to another config).
+    Rank 0 alone, in a data-parallel run."""
+    if not is_main():
+        return
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     for name in ("history.jsonl", "metrics.json", MODEL_FILE, "diagnosis.json", "stats.jsonl"):
         (run_dir / name).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ directory (``ensemble.json`` naming member runs) loads like one model.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,17 @@ def make_run_loss(cfg: Config, spec: DataSpec):
                      **cfg.loss_options)
 
 
-def split_metrics(model: nn.Module, data: Data, device: torch.device, loss_fn) -> dict[str, Any]:
-    """Loss and accuracy on train, validation and test; per-class metrics on validation and test."""
+def split_metrics(model: nn.Module, data: Data, device: torch.device, loss_fn,
+                  evaluator: Callable[..., dict[str, Any]] = evaluate) -> dict[str, Any]:
+    """Loss and accuracy on train, validation and test; per-class metrics on validation and test.
+
+    ``evaluator``: :func:`~trainwell.loop.evaluate`, or a data-parallel run's
+    :meth:`~trainwell.loop.distributed.Shard.evaluate` (each rank its rows; every rank gets the metrics).
+    """
     out: dict[str, Any] = {}
     for name, split in (("train", data.train), ("val", data.val), ("test", data.test)):
         split = split.to(device)
-        result = evaluate(model, split, loss_fn, return_predictions=name != "train")
+        result = evaluator(model, split, loss_fn, return_predictions=name != "train")
         if name != "train":
             result.update(class_metrics(result.pop("predictions"), split.y, data.n_classes))
         out[name] = result

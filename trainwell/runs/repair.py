@@ -26,6 +26,7 @@ from trainwell.errors import TrainwellError
 from trainwell.io import DISK_ERRORS
 from trainwell.loop import Callback, LastGoodState
 from trainwell.loop.checkpoint import config_digest, latest_intact_checkpoint
+from trainwell.loop.distributed import broadcast, is_main
 from trainwell.optim.lr_find import lr_range_test
 from trainwell.optim.registry import build_optimizer
 from trainwell.runs.attempt import Attempt, Kind, Outcome, device_of, findings_of, run_attempt, teacher_forcing
@@ -72,7 +73,8 @@ def _resume_state(run_dir: Path, config: Any, overrides: Sequence[str]) -> tuple
         raise TrainwellError(f"no checkpoint in {run_dir / 'checkpoints'} to resume from")
     if found.skipped:  # a truncated latest file (a full disk, a copy cut short): said even when quiet
         line = found.fallback_line()
-        found.set_aside()
+        if is_main():  # one process renames (the others find the same intact file)
+            found.set_aside()
         say(True, line, one_line=True)
     return saved, found.state
 
@@ -163,7 +165,8 @@ def _repair_loop(first: Attempt, given: Data | None) -> Run:
         cfg = apply_overrides(cfg, changes)
         range_test = None
         if cfg.optim.lr != current_lr:  # a learning-rate remedy: size it by a range test on the new set-up
-            range_test = range_test_for(cfg, outcome.data, current_lr, state=good.state if good else None)
+            # every process of a data-parallel run goes on with rank 0's rate
+            range_test = broadcast(range_test_for(cfg, outcome.data, current_lr, state=good.state if good else None))
             if range_test["used"]:
                 changes = [c for c in changes if not c.startswith("optim.lr=")] + \
                     [f"optim.lr={range_test['suggestion']:.4g}"]
