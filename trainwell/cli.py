@@ -138,11 +138,21 @@ def _launch(nproc: int, config: Path | None, set_: list[str], out_dir: Path | No
     if launched_world() > 1:
         raise TrainwellError("this process is already one of torchrun's; leave out --nproc")
     if resume is None:
-        load_config(config, set_)  # one line now, not one per process
+        cfg = load_config(config, set_)  # one line now, not one per process
+        _check_gpus(cfg.train.device, nproc)
     args = [*([str(config)] if config is not None else []), *(a for s in set_ for a in ("--set", s)),
             *(["--out", str(out_dir)] if out_dir is not None else []), *(["--quiet"] if quiet else []),
             *(["--resume", str(resume)] if resume is not None else []), *(["--report"] if report_ else [])]
     return launch(nproc, ["train", *args])
+
+
+def _check_gpus(device: str, nproc: int) -> None:
+    """A CUDA run on more processes than GPUs: each rank takes GPU LOCAL_RANK (untested: no GPUs here)."""
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available() and nproc > torch.cuda.device_count():
+        raise TrainwellError(f"--nproc {nproc} puts one process on each GPU, and this machine has "
+                             f"{torch.cuda.device_count()}; use --nproc {torch.cuda.device_count()} or fewer")
 
 
 def _data_overrides(data: str | None, target: str | None) -> list[str]:
