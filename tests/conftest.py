@@ -46,3 +46,21 @@ def browser():
         b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
         yield b
         b.close()
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """``run_cli(args) -> (exit code, stdout, stderr)`` of the ``trainwell`` command, in this process."""
+    import sys
+
+    from trainwell.cli import main
+
+    def run(args):
+        monkeypatch.setattr(sys, "argv", ["trainwell", *map(str, args)])
+        with pytest.raises(SystemExit) as info:
+            main()
+        captured = capsys.readouterr()
+        return info.value.code or 0, captured.out, captured.err
+
+    return run
+

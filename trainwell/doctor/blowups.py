@@ -42,6 +42,28 @@ class BlowUpRules:
             return "exploding_gradients"
         return "learning_rate_too_high"
 
+    def _check_jump(self, value: float, inputs: torch.Tensor | None) -> None:
+        """Divergence within an epoch: the mean loss of the last steps holding ``divergence_rows`` rows is
+        ``divergence_jump`` times that of the first such steps (one step at batches of 32 rows or more)."""
+        rows = len(inputs) if isinstance(inputs, torch.Tensor) and inputs.dim() > 0 and len(inputs) else None
+        window = max(1, math.ceil(self.t.divergence_rows / rows)) if rows else 1
+        if window == 1:  # batches of 32 rows or more: this step alone (every step: kept cheap)
+            self._recent_losses = [value]
+        else:
+            self._recent_losses.append(value)
+            del self._recent_losses[:-window]
+        if len(self._start_losses) < window:
+            self._start_losses.append(value)
+            self._first_loss = sum(self._start_losses) / len(self._start_losses)
+            return
+        recent = value if window == 1 else sum(self._recent_losses) / window
+        if self.step >= max(5, 2 * window - 1) and recent > self.t.divergence_jump * max(self._first_loss, 1e-12) \
+                and not self.has("divergence"):
+            evidence = {"loss": recent, "first_loss": self._first_loss}
+            if window > 1:
+                evidence["mean_of_steps"] = window
+            self._blew_up("divergence", evidence)
+
     def _blew_up(self, symptom: str, evidence: dict[str, Any], layer: str | None = None) -> None:
         """Report a NaN loss or a divergence from numbers that grew, with its cause and a remedy sized for it.
 
