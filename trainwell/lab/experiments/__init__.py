@@ -1,13 +1,27 @@
-"""The lab's experiments, one file each; :data:`EXPERIMENTS` maps each name to its :class:`Experiment`."""
+"""The lab's experiments, one file each; :data:`EXPERIMENTS` maps each name to its :class:`Experiment`.
+
+Every module of this package that defines ``EXPERIMENT`` is one experiment, so a new experiment is
+one new file; :data:`EXPERIMENTS` lists them by name.
+"""
+
+import importlib
+import pkgutil
 
 from trainwell.lab.base import Experiment
-from trainwell.lab.experiments import (activation_derivatives, adam_bias_correction, ce_vs_mse, dead_relu,
-                                       dropout_scaling, init_deep_relu, init_schemes, l1_l2, nan_causes,
-                                       normalise_range, optimizers_quadratic, saturation)
 
-_MODULES = (activation_derivatives, init_schemes, init_deep_relu, dead_relu, saturation, dropout_scaling,
-            adam_bias_correction, optimizers_quadratic, ce_vs_mse, l1_l2, normalise_range, nan_causes)
 
-EXPERIMENTS: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in _MODULES}
+def _discover() -> dict[str, Experiment]:
+    found = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        experiment = importlib.import_module(f"{__name__}.{info.name}").EXPERIMENT
+        if experiment.name != info.name:
+            raise ValueError(f"trainwell/lab/experiments/{info.name}.py names its experiment {experiment.name!r}")
+        found[experiment.name] = experiment
+    return found
+
+
+EXPERIMENTS: dict[str, Experiment] = _discover()
 
 __all__ = ["EXPERIMENTS"]
