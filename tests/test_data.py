@@ -105,3 +105,15 @@ def test_sequence_task_options_are_checked():
         load_data("copy", width=3)
     with pytest.raises(TrainwellError, match="vocab must be an integer >= 2"):
         load_data("copy", vocab=1)
+
+
+def test_mnist1d_shuffle_seq_permutes_the_positions_of_the_same_rows():
+    plain = load_data("mnist1d", n_samples=500, seed=3)
+    shuffled = load_data("mnist1d", n_samples=500, seed=3, shuffle_seq=True)
+    a, b = plain.train.x.numpy(), shuffled.train.x.numpy()
+    # column j of the shuffled rows is column perm[j] of the plain ones: one permutation for every row and split
+    perm = [int(np.flatnonzero(np.all(np.isclose(a, b[:, [j]], atol=1e-5), axis=0))[0]) for j in range(a.shape[1])]
+    assert sorted(perm) == list(range(40)) and perm != list(range(40))
+    assert np.allclose(b, a[:, perm], atol=1e-5)
+    assert np.allclose(shuffled.test.x.numpy(), plain.test.x.numpy()[:, perm], atol=1e-5)
+    assert torch.equal(plain.train.y, shuffled.train.y) and torch.equal(plain.test.y, shuffled.test.y)

@@ -124,14 +124,15 @@ def _global_random_state_kept() -> Iterator[None]:
         np.random.set_state(np_state)
 
 
-@DATASETS.register("mnist1d", "MNIST-1D: 10 classes of 1-D signals of length 40 (Greydanus 2020), generated locally",
-                   default_samples=5000)
-def _mnist1d(n_samples: int | None, noise: float | None, seed: int) -> Raw:
+@DATASETS.register("mnist1d", "MNIST-1D: 10 classes of 1-D signals of length 40 (Greydanus 2020), generated locally "
+                   "(option shuffle_seq: the 40 positions in one fixed random order)", default_samples=5000)
+def _mnist1d(n_samples: int | None, noise: float | None, seed: int, shuffle_seq: bool = False) -> Raw:
     from mnist1d.data import get_dataset_args, make_dataset  # never get_dataset: it downloads
 
     args = get_dataset_args()
     args.num_samples = n_samples or 5000
     args.seed = seed
+    args.shuffle_seq = bool(shuffle_seq)  # the same rows, every row's positions permuted alike (mnist1d's own)
     if noise is not None:
         args.iid_noise_scale = noise
     with _global_random_state_kept():
