@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from trainwell.loop.trainer import Trainer
 
 __all__ = ["EVENTS", "Callback", "CancelBatch", "CancelEpoch", "CancelFit", "EarlyStopping", "GradientClipping",
-           "HistoryFile", "MetricTracker", "ProgressBar"]
+           "HistoryFile", "MetricTracker", "ProgressBar", "StopAtTarget"]
 
 EVENTS = ("fit_start", "epoch_start", "batch_start", "after_loss", "after_backward", "after_step",
           "batch_end", "epoch_end", "fit_end")
@@ -276,3 +276,42 @@ class EarlyStopping(Callback):
         self.tracker.load_state_dict(state["tracker"])
         self.best_state, self.stopped_epoch = state["best_state"], state["stopped_epoch"]
         self.active = state.get("active", True)
+
+
+class StopAtTarget(Callback):
+    """Stop at the end of the first epoch whose monitored metric reaches ``target``.
+
+    Time to a target accuracy (or loss) is how batch sizes and rates are compared:
+    ``reached_epoch`` is that epoch (1-based, as in the history), None while not reached.
+
+    Args:
+        monitor: a key of the epoch's logs (``val_accuracy``, ``val_loss``, ...).
+        target: the value to reach: ``>= target`` in mode ``max``, ``<= target`` in mode ``min``.
+        mode: ``min``, ``max``, or ``auto``: ``max`` for accuracies, ``min`` otherwise.
+
+    Example:
+        >>> stop = StopAtTarget("val_accuracy", 0.9)   # Trainer(..., callbacks=[stop]); then stop.reached_epoch
+    """
+
+    def __init__(self, monitor: str = "val_accuracy", target: float = 0.9, mode: str = "auto") -> None:
+        if mode not in ("min", "max", "auto"):
+            raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if not math.isfinite(target):
+            raise ValueError(f"target must be a finite number, got {target}")
+        self.monitor, self.target = monitor, target
+        self.mode = better_direction(monitor) if mode == "auto" else mode
+        self.reached_epoch: int | None = None
+
+    def on_epoch_end(self, trainer: Trainer) -> None:
+        value = trainer.logs.get(self.monitor)
+        if value is None or not math.isfinite(value) or self.reached_epoch is not None:
+            return
+        if value >= self.target if self.mode == "max" else value <= self.target:
+            self.reached_epoch = trainer.logs.get("epoch", trainer.epoch)
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"reached_epoch": self.reached_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.reached_epoch = state["reached_epoch"]
