@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwell.errors import TrainwellError
-from trainwell.nn.norms import BatchNorm1d, BatchNorm2d, CosineNorm, Whiten, make_norm, wrap_layer
+from trainwell.nn.norms import BatchNorm1d, BatchNorm2d, CosineNorm, Whiten, make_norm, whitening_matrix, wrap_layer
 
 torch.manual_seed(0)
 
@@ -91,6 +91,34 @@ def test_whitening_gives_identity_covariance_and_uses_running_estimates_in_eval(
     other = Whiten(4, group_size=4, affine=False).double()
     other.load_state_dict(state)
     assert torch.equal(other.running_cov, w.running_cov)
+
+
+def test_whitening_matrix_by_hand_and_against_the_whitening_layer():
+    # cov = [[2, 1], [1, 2]]: eigenvalue 3 along (1, 1)/sqrt 2, 1 along (1, -1)/sqrt 2
+    cov = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    a, b = 3 ** -0.5, 1.0
+    r = 2 ** -0.5
+    pca = torch.tensor([[a * r, a * r], [b * r, -b * r]], dtype=torch.float64)
+    zca = 0.5 * torch.tensor([[a + b, a - b], [a - b, a + b]], dtype=torch.float64)
+    torch.testing.assert_close(whitening_matrix(cov, "pca", eps=0.0), pca)
+    torch.testing.assert_close(whitening_matrix(cov, "zca", eps=0.0), zca)
+    torch.testing.assert_close(whitening_matrix(cov, "standardise", eps=0.0),
+                               torch.diag(torch.tensor([2 ** -0.5, 2 ** -0.5], dtype=torch.float64)))
+    torch.manual_seed(3)
+    x = torch.randn(400, 5, dtype=torch.float64) @ torch.randn(5, 5, dtype=torch.float64) + 1.0
+    centred = x - x.mean(0)
+    c = centred.T @ centred / len(x)
+    for method in ("zca", "pca"):
+        y = centred @ whitening_matrix(c, method, eps=0.0).T
+        torch.testing.assert_close(y.T @ y / len(y), torch.eye(5, dtype=torch.float64), atol=1e-8, rtol=0)
+    y = centred @ whitening_matrix(c, "standardise", eps=0.0).T
+    torch.testing.assert_close((y.T @ y / len(y)).diagonal(), torch.ones(5, dtype=torch.float64))
+    layer = Whiten(5, group_size=5, eps=1e-5, affine=False).double()
+    torch.testing.assert_close(centred @ whitening_matrix(c, "zca", eps=1e-5).T, layer(x))
+    with pytest.raises(ValueError, match="one of zca, pca, standardise"):
+        whitening_matrix(c, "cholesky")
+    with pytest.raises(ValueError, match="square covariance"):
+        whitening_matrix(torch.ones(2, 3))
 
 
 def test_weight_norm_output_ignores_the_scale_of_v():

@@ -29,8 +29,8 @@ from torch import nn
 
 from trainwell.registry import Registry
 
-__all__ = ["NORMS", "BatchNorm1d", "BatchNorm2d", "ChannelLayerNorm", "CosineNorm", "Whiten", "make_norm",
-           "wrap_layer", "wraps_layer"]
+__all__ = ["NORMS", "WHITENINGS", "BatchNorm1d", "BatchNorm2d", "ChannelLayerNorm", "CosineNorm", "Whiten",
+           "make_norm", "whitening_matrix", "wrap_layer", "wraps_layer"]
 
 NORMS: Registry = Registry("norm")
 
@@ -147,6 +147,51 @@ class Whiten(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.num_features}, group_size={self.group_size}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.weight is not None}")
+
+
+WHITENINGS = ("zca", "pca", "standardise")
+
+
+def whitening_matrix(cov: torch.Tensor, method: str = "zca", eps: float = 1e-5) -> torch.Tensor:
+    """The matrix ``W`` of the linear map ``y = W (x - mean)`` that whitens features of covariance ``cov``.
+
+    With ``cov + eps * I = U diag(lambda) U^T``, eigenvalues in decreasing order (Kessy et al. 2018)::
+
+        zca:          W = U diag(lambda^-1/2) U^T   cov(y) = I; the whitening closest to x (y_i follows x_i)
+        pca:          W = diag(lambda^-1/2) U^T     cov(y) = I; y_i is the i-th principal component: the axes
+                                                    are rotated and reordered by variance
+        standardise:  W = diag(cov_ii + eps)^-1/2   what batch norm does: unit variances, correlations kept
+
+    Each principal direction's sign is fixed so that its largest entry is positive.
+
+    Args:
+        cov: the features' covariance ``(features, features)``, symmetric.
+        method: one of :data:`WHITENINGS`.
+        eps: added to the diagonal (keeps near-zero variances from blowing up).
+
+    Returns:
+        ``W`` ``(features, features)``; apply it to centred rows as ``(x - mean) @ W.T``.
+
+    Raises:
+        ValueError: an unknown ``method`` or a ``cov`` that is not square.
+
+    Example:
+        >>> w = whitening_matrix(torch.tensor([[2.0, 1.0], [1.0, 2.0]]), "pca", eps=0.0)
+        >>> torch.allclose(w @ torch.tensor([[2.0, 1.0], [1.0, 2.0]]) @ w.T, torch.eye(2), atol=1e-6)
+        True
+    """
+    if method not in WHITENINGS:
+        raise ValueError(f"whitening method must be one of {', '.join(WHITENINGS)}, got {method!r}")
+    if cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"whitening needs a square covariance (features, features), got shape {tuple(cov.shape)}")
+    if method == "standardise":
+        return torch.diag((cov.diagonal() + eps).rsqrt())
+    eigval, eigvec = torch.linalg.eigh(cov + eps * torch.eye(len(cov), dtype=cov.dtype, device=cov.device))
+    eigval, eigvec = eigval.flip(0), eigvec.flip(1)  # decreasing variance
+    biggest = eigvec.gather(0, eigvec.abs().argmax(0, keepdim=True))  # (1, features)
+    eigvec = eigvec * torch.where(biggest < 0, -1.0, 1.0).to(eigvec.dtype)
+    pca = eigval.rsqrt()[:, None] * eigvec.T  # (features, features): row i projects on direction i
+    return pca if method == "pca" else eigvec @ pca
 
 
 class CosineNorm(nn.Module):
