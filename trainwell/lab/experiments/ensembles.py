@@ -28,7 +28,8 @@ def config(cfg: Settings, seed: int) -> dict:
     """The members' config (``trainwell ensemble --members N`` reruns it: member i has seed + i)."""
     return base_config(seed=seed, data={"name": "mnist1d", "n_samples": cfg.n_samples, "batch_size": 64},
                        model={"name": "mlp", "depth": 2, "width": cfg.width},
-                       optim={"name": "adam", "lr": cfg.lr}, train={"epochs": cfg.epochs})
+                       optim={"name": "adam", "lr": cfg.lr},
+                       train={"epochs": cfg.epochs, "threads": 1})  # ensemble workers take all cores otherwise
 
 
 def run(cfg: Settings, seeds: list[int]) -> dict:
