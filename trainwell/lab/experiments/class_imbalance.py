@@ -45,7 +45,8 @@ def config(cfg: Settings, dataset: str, method: str, seed: int) -> dict:
     extra = {"loss": "weighted_cross_entropy", "loss_options": {"weights": "balanced"}} \
         if method == "class_weights" else {}
     return base_config(seed=seed, data=data, model={"depth": 2, "width": cfg.width},
-                       optim={"name": "adam", "lr": cfg.lr}, train={"epochs": cfg.epochs},
+                       optim={"name": "adam", "lr": cfg.lr},
+                       train={"epochs": cfg.epochs, "threads": 1},  # ensemble workers take all cores otherwise
                        one_class={"bottleneck": 1, "width": cfg.width, "epochs": cfg.one_class_epochs}, **extra)
 
 
