@@ -124,7 +124,8 @@ def plot(result: dict, directory: Path) -> list[str]:
     fig, axes = figure(3)
     bars(axes[0][0], m["offdiag_cov"], ylabel="mean |off-diagonal covariance|", title="correlation left", log=True)
     bars(axes[0][1], m["axis_alignment"], ylabel="mean |corr(y_i, x_i)|", title="features kept on their axes")
-    bars(axes[0][2], {k: mean([number(x) for x in v]) for k, v in m["best_train_loss"].items()}, ylabel="training loss (best rate)",
+    bars(axes[0][2], {k: mean([number(x) for x in v]) for k, v in m["best_train_loss"].items()},
+         ylabel="training loss (best rate)",
          title="logistic regression, breast cancer", log=True)
     return [save(fig, directory, "whitening.png")]
 
