@@ -23,9 +23,11 @@ __all__ = ["LayerProbe", "base_config", "geometric_mean", "mean", "quiet_train",
 
 
 def base_config(**sections: dict[str, Any]) -> dict[str, Any]:
-    """A config dict for a lab run: no progress bar, no checkpoints, no doctor (unless a section says so)."""
+    """A config dict for a lab run: no progress bar, no checkpoints, no doctor, no early stopping (unless a
+    section says so; each is pinned, so that a run is the set-up its experiment states whatever the defaults)."""
     cfg: dict[str, Any] = {"train": {"progress": False}, "checkpoint": {"every_epochs": None, "best": False},
-                           "doctor": {"enabled": False}, "model": {"dropout": 0.0}}
+                           "doctor": {"enabled": False}, "early_stopping": {"enabled": False},
+                           "model": {"dropout": 0.0}}
     for key, value in sections.items():
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key] = {**cfg[key], **value}
