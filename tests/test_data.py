@@ -117,3 +117,24 @@ def test_mnist1d_shuffle_seq_permutes_the_positions_of_the_same_rows():
     assert np.allclose(b, a[:, perm], atol=1e-5)
     assert np.allclose(shuffled.test.x.numpy(), plain.test.x.numpy()[:, perm], atol=1e-5)
     assert torch.equal(plain.train.y, shuffled.train.y) and torch.equal(plain.test.y, shuffled.test.y)
+
+
+def test_adding_problem_marks_one_step_in_each_half_and_sums_their_values():
+    from trainwell.data.sequences import make_adding_problem
+
+    x, y = make_adding_problem(200, length=10, seed=4)
+    assert x.shape == (200, 10, 2) and y.shape == (200,) and x.dtype == np.float32
+    markers = x[..., 1]
+    assert np.all(markers.sum(1) == 2) and np.all(markers[:, :5].sum(1) == 1) and np.all(markers[:, 5:].sum(1) == 1)
+    assert np.all((x[..., 0] >= 0) & (x[..., 0] < 1))
+    # by hand, row 0: the two marked values
+    marked = np.flatnonzero(markers[0])
+    assert y[0] == np.float32(x[0, marked[0], 0] + x[0, marked[1], 0])
+    assert np.allclose((x[..., 0] * markers).sum(1), y, atol=1e-6)
+    again, _ = make_adding_problem(200, length=10, seed=4)
+    assert np.array_equal(x, again)
+    # predicting the mean scores Var(u1 + u2) = 1/6
+    big = make_adding_problem(20000, length=10, seed=0)[1]
+    assert abs(np.mean((big - 1.0) ** 2) - 1 / 6) < 0.01
+    with pytest.raises(ValueError, match="length"):
+        make_adding_problem(5, length=1)
