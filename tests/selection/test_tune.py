@@ -148,3 +148,12 @@ def test_a_directory_that_holds_something_else_is_refused(tiny_base, tmp_path):
     with pytest.raises(TrainwellError, match="holds no study"):
         tune(tiny_base, {"optim.lr": {"log_uniform": [1e-2, 1]}}, trials=1, out=tmp_path / "s")
     assert [p.name for p in (tmp_path / "s").iterdir()] == ["notes.txt"]
+
+
+def test_plots_false_draws_no_plots_and_writes_the_rest(tiny_base, tmp_path):
+    tiny_base = {**tiny_base, "doctor": {"enabled": False}}
+    s = tune(tiny_base, {"optim.lr": {"choice": [0.05, 0.1]}}, trials=2, out=tmp_path / "s", sampler="grid",
+             pruner="none", plots=False)
+    names = {p.name for p in (tmp_path / "s").iterdir()}
+    assert not [n for n in names if n.endswith(".png")] and s["plots"] == {} and "no plots: plots=False" in s["notes"]
+    assert {"trials.csv", "best.yaml", "summary.json"} <= names and s["counts"]["complete"] == 2

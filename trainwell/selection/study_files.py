@@ -108,8 +108,10 @@ def _plots(study: Any, root: Path, complete: int) -> tuple[dict[str, str], list[
     return files, notes
 
 
-def write_outputs(study: Any, root: Path, metric: str, budget: int, notes: list[str]) -> dict[str, Any]:
-    """Write ``trials.csv``, ``best.yaml`` (the best trial's config.yaml), the plots and ``summary.json``."""
+def write_outputs(study: Any, root: Path, metric: str, budget: int, notes: list[str], plots: bool = True
+                  ) -> dict[str, Any]:
+    """Write ``trials.csv``, ``best.yaml`` (the best trial's config.yaml), the plots (unless ``plots`` is False)
+    and ``summary.json``."""
     trials = study.get_trials(deepcopy=False)
     retried_as = {t.system_attrs["retry_history"][-1]: t.number for t in trials if t.system_attrs.get("retry_history")}
     kept = counted(trials)
@@ -138,7 +140,7 @@ def write_outputs(study: Any, root: Path, metric: str, budget: int, notes: list[
                                     "machine (it ran on another worker host)")
     else:
         summary["notes"].append("no complete trial: no best.yaml")
-    files, plot_notes = _plots(study, root, len(complete))
+    files, plot_notes = _plots(study, root, len(complete)) if plots else ({}, ["no plots: plots=False"])
     summary["plots"] = files
     summary["notes"] += plot_notes
     summary["line"] = summary_line(summary)

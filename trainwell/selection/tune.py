@@ -331,7 +331,7 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
          storage: str | Path | None = None, study: str | None = None, sampler: str = "tpe",
          timeout: float | None = None, out: str | Path | None = None, metric: str = "val_accuracy",
          pruner: str = "median", overrides: Sequence[str] = (), heartbeat: int = 30,
-         threads: int | None = None, progress: bool = False) -> dict[str, Any]:
+         threads: int | None = None, progress: bool = False, plots: bool = True) -> dict[str, Any]:
     """Search hyper-parameters with Optuna; every trial an ordinary run directory.
 
     Args:
@@ -352,6 +352,7 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
         heartbeat: seconds between a running trial's heartbeats; a trial silent for 3x that is taken for lost.
         threads: torch threads per worker (default ``cores // jobs``).
         progress: a progress bar over the trials.
+        plots: draw Optuna's history and importance plots (False: none, ~1 s a study saved; the lab's searches).
 
     Returns:
         The content of ``summary.json``: counts by state, what the pruned and failed trials died of, the
@@ -392,12 +393,12 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
     with _quiet_optuna():
         return _tune(cfg, searched, study or cfg.run_name, trials=trials, jobs=jobs, storage=storage, sampler=sampler,
                      timeout=timeout, out=out, metric=metric, pruner=pruner, heartbeat=heartbeat, progress=progress,
-                     notes=notes, threads=threads or threads_for(jobs))
+                     notes=notes, threads=threads or threads_for(jobs), plots=plots)
 
 
 def _tune(cfg: Any, searched: Space, name: str, *, trials: int, jobs: int, storage: str | Path | None,
           sampler: str, timeout: float | None, out: str | Path | None, metric: str, pruner: str, heartbeat: int,
-          progress: bool, notes: list[str], threads: int) -> dict[str, Any]:
+          progress: bool, notes: list[str], threads: int, plots: bool = True) -> dict[str, Any]:
     identity = {"metric": metric, "space": searched.to_dict(), "config": cfg.model_dump(mode="json")}
     if storage is not None and "://" in str(storage):  # a server: reachable, before anything is written
         shared = Storage(storage_spec(storage, Path("."), heartbeat))
@@ -415,7 +416,8 @@ def _tune(cfg: Any, searched: Space, name: str, *, trials: int, jobs: int, stora
     w = Worker(cfg.model_dump(mode="json"), searched.to_dict(), name, spec, str(root.resolve()), trials, metric,
                sampler, pruner, timeout, threads, cfg.seed)
     _run_workers(w, jobs, progress, notes, shared)
-    return write_outputs(optuna.load_study(study_name=name, storage=shared.optuna), root, metric, trials, notes)
+    return write_outputs(optuna.load_study(study_name=name, storage=shared.optuna), root, metric, trials, notes,
+                         plots=plots)
 
 
 def _run_workers(w: Worker, jobs: int, progress: bool, notes: list[str], shared: Storage) -> None:
