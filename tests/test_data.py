@@ -120,7 +120,7 @@ def test_mnist1d_shuffle_seq_permutes_the_positions_of_the_same_rows():
 
 
 def test_adding_problem_marks_one_step_in_each_half_and_sums_their_values():
-    from trainwell.data.sequences import make_adding_problem
+    from trainwell.data import make_adding_problem
 
     x, y = make_adding_problem(200, length=10, seed=4)
     assert x.shape == (200, 10, 2) and y.shape == (200,) and x.dtype == np.float32

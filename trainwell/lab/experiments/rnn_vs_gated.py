@@ -9,8 +9,7 @@ from pathlib import Path
 import torch
 
 from trainwell.config import ModelConfig
-from trainwell.data import Split
-from trainwell.data.sequences import make_adding_problem
+from trainwell.data import Split, make_adding_problem
 from trainwell.lab.base import Experiment, judge
 from trainwell.lab.common import mean
 from trainwell.lab.plotting import curves, figure, save
