@@ -94,8 +94,8 @@ def run(cfg: Settings, seeds: list[int]) -> dict:
                 history["grid"].append(best_so_far([x["value"] for x in t]))
                 points["grid"].append(t)
     return {"best_val_accuracy": best, "best_so_far": history, "trials": points,
-            "configs": {"base": config(cfg, seeds[0]),
-                        "spaces": {f"{m}-{b}": space(cfg, m, b) for m in METHODS for b in cfg.budgets}}}
+            "configs": {"base": config(cfg, seeds[0])},  # `trainwell tune base.yaml --space SPACE --sampler METHOD`
+            "spaces": {f"{m}-{b}": space(cfg, m, b) for m in METHODS for b in cfg.budgets}}
 
 
 def verdict(m: dict, cfg: Settings) -> tuple[str, str]:
