@@ -6,7 +6,14 @@ attached (hooks, NaN check every step, measurements every 10th step) and
 the same loop without one. The ratio of the median block times is the
 overhead (target <= 1.10).
 
-    python benchmarks/doctor_overhead.py [--blocks 40] [--every 10] [--model gru] [--record]
+A Doctor is attached afresh for each block. Its first steps do one-off work
+that a run does once (the lint, the start's profile on standardised inputs:
+one extra forward pass, the first sample): ``--start N`` (default 10) steps
+after attaching are timed apart from the block and reported as the start's
+cost in ms, against the whole default run (100 epochs). ``--start 0`` times
+them inside the block, as before (a run with one start every 50 steps).
+
+    python benchmarks/doctor_overhead.py [--blocks 40] [--every 10] [--model gru] [--record] [--start 10]
 
 ``--model`` trains another model family on the same data (e.g. ``gru``: its
 sampled steps also measure the gradient through time). ``--record`` has the
@@ -38,6 +45,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--start", type=int, default=10, help="steps after attaching timed apart (0: in the block)")
     parser.add_argument("--model", default=None, help="model.name (default: the default MLP)")
     parser.add_argument("--record", action="store_true", help="also the doctor recording stats.jsonl, as a run does "
                         "(three variants in turn)")
@@ -53,9 +61,9 @@ def main() -> None:
     order = torch.randperm(len(x))
     position = [0]
 
-    def block(doctor: Doctor | None) -> float:
+    def block(doctor: Doctor | None, steps: int = args.steps) -> float:
         start = time.perf_counter()
-        for _ in range(args.steps):
+        for _ in range(steps):
             i = position[0] % (len(x) // bs)
             idx = order[i * bs:(i + 1) * bs]
             position[0] += 1
@@ -71,10 +79,15 @@ def main() -> None:
     block(None)  # warm-up
     variants = ["off", "doctor"] + (["record"] if record else [])
     times: dict[str, list[float]] = {v: [] for v in variants}
+    starts: dict[str, list[float]] = {v: [] for v in variants}
     for b in range(args.blocks):
         for v in variants[b % len(variants):] + variants[:b % len(variants)]:  # each in every position in turn
+            begin = time.perf_counter()
             doctor = None if v == "off" else Doctor(model, optimizer, every=args.every,
                                                      record=record if v == "record" else None)
+            if args.start:
+                block(doctor, args.start)
+                starts[v].append(time.perf_counter() - begin)
             times[v].append(block(doctor))
             if doctor is not None:
                 doctor.close()
@@ -82,6 +95,13 @@ def main() -> None:
     print(f"{cfg.model.name}, {args.blocks} blocks of {args.steps} steps, doctor every {args.every}: "
           f"on {1e3 * per['doctor']:.3f} ms/step, off {1e3 * per['off']:.3f} ms/step, "
           f"ratio {per['doctor'] / per['off']:.3f} (target <= 1.10)")
+    if args.start:
+        run_steps = cfg.train.epochs * (len(x) // bs)
+        for v in variants[1:]:
+            extra = statistics.median(starts[v]) - statistics.median(starts["off"])
+            print(f"{v}: the start (attaching + its first {args.start} steps) costs {1e3 * extra:.1f} ms more than "
+                  f"{args.start} plain steps: {100 * extra / (run_steps * per['off']):.2f}% of the default run's "
+                  f"{run_steps} steps")
     if record:
         print(f"recording stats.jsonl: {1e3 * per['record']:.3f} ms/step, ratio to off {per['record'] / per['off']:.3f} "
               f"(target <= 1.10), to the doctor without recording {per['record'] / per['doctor']:.3f}")

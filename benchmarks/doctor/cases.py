@@ -31,7 +31,9 @@ def cfg(data: str, epochs: int, n: int | None = None, model: dict | None = None,
         **more: Any) -> dict[str, Any]:
     c = {"data": {"name": data, **({"n_samples": n} if n else {})}, "model": {"dropout": 0.0, **(model or {})},
          "optim": optim or {}, "train": {"epochs": epochs, "progress": False},
-         "checkpoint": {"every_epochs": None, "best": False}}
+         "checkpoint": {"every_epochs": None, "best": False},
+         # the cases were written when runs had no early stopping by default: pinned, so each stays what it was
+         "early_stopping": {"enabled": False}}
     for key, value in more.items():
         c[key] = value
     return c

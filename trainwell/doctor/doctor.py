@@ -36,6 +36,7 @@ from trainwell.doctor.blowups import BlowUpRules
 from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
 from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
+from trainwell.doctor.start import StartRules
 from trainwell.doctor.record import HIST_BINS, HIST_EVERY, HIST_RANGE, HIST_VALUES, StatsRecorder
 from trainwell.doctor.probes import (ActivationProbe, TimeProbe, UpdateProbe, layer_gradients,
                                      standardized_profile, weighted_layers)
@@ -45,7 +46,7 @@ from trainwell.doctor.verdict import VerdictRules
 __all__ = ["Doctor", "Thresholds"]
 
 
-class Doctor(BlowUpRules, EpochRules, VerdictRules):
+class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules):
     """Watches a model and its optimizer; ``findings`` lists what went wrong.
 
     Args:
@@ -134,7 +135,10 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self.close()
 
     def close(self) -> None:
-        """Remove every hook (the model and optimizer are as they were); the record is written out."""
+        """Remove every hook (the model and optimizer are as they were); the record is written out, and a
+        suspected start is judged on the last loss if no epoch did."""
+        if not self._broken:
+            self._judge_start()
         if self.recorder is not None:
             self.recorder.close()
             if self.recorder.failed:
@@ -323,14 +327,15 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                 or overall > self.t.exploding_rms or (growth > self.t.exploding_growth and overall > 1.0):
             self._found("exploding_gradients", "warning" if ratio > self.t.exploding_ratio else "error",
                         evidence, layer=name, cause="depth" if ratio > self.t.exploding_ratio else
-                        ("bad_initialisation" if self.has("bad_initialisation") else None))
+                        ("bad_initialisation" if self._start_to_blame() else None))
 
     def _vanishing_cause(self, present: list[tuple[int, float, float]]) -> str | None:
         """The cause the measurements show: the start, a saturating activation, batch norm on tiny batches,
         or depth - a gradient that shrinks layer after layer over four or more of them - else none."""
-        for symptom in ("bad_initialisation", "small_batch_norm"):
-            if self.has(symptom):
-                return symptom
+        if self._start_to_blame():
+            return "bad_initialisation"
+        if self.has("small_batch_norm"):
+            return "small_batch_norm"
         if any(k in ("sigmoid", "tanh") for *_, k in self.acts.modules):
             return "saturating_activation"
         grads = [g for _, g, _ in present]
@@ -368,17 +373,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
 
     def _check_activations(self, acts: dict[str, dict[str, float]]) -> None:
         if self.step == 0 and len(acts) >= 2:
-            profile = self._init_stds or {n: a["pre_std"] for n, a in acts.items() if "pre_std" in a}
-            names = [n for n, *_ in self.acts.modules if n in profile]
-            stds = [profile[n] for n in names]
-            if len(stds) >= 2 and stds[0] > 0:
-                for n, s in zip(names[1:], stds[1:]):
-                    r = s / stds[0]
-                    if r < self.t.init_collapse or r > self.t.init_explode:
-                        self._found("bad_initialisation", "warning",
-                                    {"pre_activation_std": dict(zip(names, stds)), "ratio_to_first": r},
-                                    layer=n, cause="bad_initialisation")
-                        break
+            self._check_start(self._init_stds or {n: a["pre_std"] for n, a in acts.items() if "pre_std" in a})
         for kind, symptom, share in (("saturated", "saturation", self.t.saturated_share),
                                      ("dead", "dead_relu", self.t.dead_share)):
             values = {n: a[kind] for n, a in acts.items() if kind in a}
@@ -398,6 +393,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
             return "learning_rate_too_high"
         since = self._windows if symptom == "dead_relu" else self.step // self.every + 1
         if self._counts.get(symptom, 0) >= since:  # held since the first sample (dead units: window)
+            self._start_to_blame()
             return "bad_initialisation"
         return "saturating_activation" if symptom == "saturation" else None
 
@@ -477,7 +473,7 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
                 "update_peak": self._update_peak, "counts": dict(self._counts), "epochs": list(self._epochs),
                 "min_train_loss": self._min_train_loss, "best_val": self._best_val, "first_loss": self._first_loss,
                 "start_losses": list(self._start_losses), "recent_losses": list(self._recent_losses),
-                "reported": sorted(self._reported)}
+                "reported": sorted(self._reported), "start_suspect": self._start_suspect}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step, self.epoch = state["step"], state["epoch"]
@@ -495,5 +491,6 @@ class Doctor(BlowUpRules, EpochRules, VerdictRules):
         self._start_losses = list(state.get("start_losses", [] if self._first_loss is None else [self._first_loss]))
         self._recent_losses = list(state.get("recent_losses", []))
         self._reported = set(state["reported"])
+        self._start_suspect = state.get("start_suspect")
         self._recording = False  # the record keeps the lines before this step
         self._arm()

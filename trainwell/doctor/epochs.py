@@ -44,6 +44,8 @@ class EpochRules:
             val = record.get("val_loss", math.nan)
             if math.isfinite(val) and (self._best_val is None or val < self._best_val[0]):
                 self._best_val = (val, self.epoch + 1, record.get("train_loss", math.nan))
+            if self.step >= self.t.init_steps:  # a suspected start, judged by what the run learnt
+                self._judge_start(record.get("train_loss"))
             self._check_epochs()
             self._check_step_time()
             if self._verdict_due():  # the run's last epoch: judge how far it got

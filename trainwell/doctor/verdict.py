@@ -133,6 +133,7 @@ class VerdictRules:
             return
         self._judged = True
         try:
+            self._judge_start()  # a run shorter than init_steps
             self._verdict()
         except Exception as err:  # the doctor must never stop the user's training
             self._note(f"the end-of-run verdict failed: {type(err).__name__}: {err}")
