@@ -49,7 +49,7 @@ class StartRules:
         """Whether a bad start is found, or suspected and now shown by a rule that names it as the cause
         (the suspicion then becomes a warning, dated at step 0 where it was measured)."""
         if self._start_suspect is not None:
-            self._say_start("warning", "a rule found what it costs")
+            self._say_start("warning")  # a rule found what it costs
         return self.has("bad_initialisation")
 
     def _judge_start(self, loss: float | None = None) -> None:
@@ -63,13 +63,13 @@ class StartRules:
             loss = ends[-1] if ends else (self._recent_losses[-1] if self._recent_losses else None)
         first = self._first_loss
         if loss is None or first is None or not math.isfinite(loss) or not first > 0:
-            self._say_start("warning", None)
+            self._say_start("warning")
             return
         fell = 1.0 - loss / first
         self._start_suspect["evidence"]["loss_fall"] = fell
         self._say_start("warning" if fell < self.t.init_progress else "info", fell)
 
-    def _say_start(self, severity: str, why: float | str | None) -> None:
+    def _say_start(self, severity: str, fell: float | None = None) -> None:
         suspect, self._start_suspect = self._start_suspect, None
         if self.has("bad_initialisation"):
             return
@@ -78,7 +78,7 @@ class StartRules:
                           suspect["layer"])
         if severity == "info":
             finding.remedy = (f"none needed now: the spread shrinks {1 / suspect['evidence']['ratio_to_first']:.0f}x "
-                              f"by {suspect['layer']}, yet the loss fell {100 * why:.0f}% in the first {self.step} steps; in a "
+                              f"by {suspect['layer']}, yet the loss fell {100 * fell:.0f}% in the first {self.step} steps; in a "
                               "deeper net the shrinking compounds: He initialisation for ReLU, Xavier for tanh/sigmoid")
             finding.remedies = []
         self.findings.append(finding)
