@@ -175,7 +175,7 @@ def _die(cfg, seeds):
     os._exit(3)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="the injected experiments reach workers through fork")
+@pytest.mark.skipif(sys.platform == "win32", reason="the injected experiments reach workers pickled by reference to this module")
 def test_crashing_experiments_are_errors_and_the_others_run(tmp_path, monkeypatch, capsys):
     base = lab.EXPERIMENTS["init_schemes"]
     fields = {k: getattr(base, k) for k in Experiment.__dataclass_fields__}

@@ -118,8 +118,7 @@ def lab_dir(out: str | Path | None) -> Path:
     return root / f"run-{n}"
 
 
-def _worker(name: str, quick: bool, seeds: int | None, directory: str) -> None:
-    experiment = EXPERIMENTS[name]
+def _worker(experiment: Experiment, quick: bool, seeds: int | None, directory: str) -> None:
     write_result(execute(experiment, quick=quick, seeds=seeds), Path(directory), experiment.summary)
 
 
@@ -132,9 +131,15 @@ def _crashed(name: str, quick: bool, directory: Path, code: int | None) -> Resul
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    # fork starts at once with everything imported; safe because each worker runs one torch thread
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # not fork: a child forked from a process whose torch ran several OpenMP threads hangs in its first parallel
+    # region (the lab's own process, or a test suite's, has trained by then); forkserver forks each worker from
+    # a clean server that has imported the experiments once, so a worker still starts in milliseconds
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # torch imports its compiler stack at the first optimizer (about 3 s a process): the server does it once
+    ctx.set_forkserver_preload(["trainwell.lab.experiments", "torch._dynamo"])
+    return ctx
 
 
 def run_many(names: Sequence[str], root: Path, *, quick: bool = False, seeds: int | None = None, jobs: int = 1,
@@ -155,7 +160,7 @@ def run_many(names: Sequence[str], root: Path, *, quick: bool = False, seeds: in
     while waiting or running:
         while waiting and len(running) < max(jobs, 1):
             name = waiting.pop(0)
-            proc = ctx.Process(target=_worker, args=(name, quick, seeds, str(root / name)), name=f"lab-{name}")
+            proc = ctx.Process(target=_worker, args=(EXPERIMENTS[name], quick, seeds, str(root / name)), name=f"lab-{name}")
             proc.start()
             running[name] = proc
         multiprocessing.connection.wait([p.sentinel for p in running.values()], timeout=1.0)
