@@ -51,7 +51,7 @@ def main() -> None:
             latencies.append(time.perf_counter() - t)
             seen.add((snap["generation"], snap["step"]))
         elapsed = time.monotonic() - start
-        return len(seen) / elapsed, (epoch() - start_epoch) / elapsed, statistics.median(latencies)
+        return len(seen) / elapsed, (epoch() - start_epoch) / elapsed, latencies
 
     def quiet_window() -> float:
         start_epoch, start = epoch(), time.monotonic()
@@ -63,7 +63,7 @@ def main() -> None:
         for kind in (("polled", "quiet") if w % 2 == 0 else ("quiet", "polled")):
             if kind == "polled":
                 u, e, lat = polled_window()
-                updates.append(u), polled.append(e), latency.append(lat)
+                updates.append(u), polled.append(e), latency.extend(lat)
             else:
                 quiet.append(quiet_window())
     server.shutdown()
@@ -71,7 +71,8 @@ def main() -> None:
     u, p, q = statistics.median(updates), statistics.median(polled), statistics.median(quiet)
     print(f"4x8 net, 500 points, {args.windows} windows of {args.seconds:g} s each: surface updates a page gets "
           f"{u:.1f}/s (target >= 20: {u / 20:.2f}x the target); /api/state answers in {1e3 * statistics.median(latency):.2f} ms "
-          f"(median)")
+          f"(median), {1e3 * statistics.quantiles(latency, n=100)[98]:.2f} ms (99th percentile), "
+          f"{1e3 * max(latency):.2f} ms (slowest of {len(latency)} answers)")
     print(f"training while polled {p:.1f} epochs/s, not polled {q:.1f} epochs/s: ratio {p / q:.3f}")
 
 

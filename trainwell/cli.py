@@ -122,8 +122,11 @@ def train(
     out.print(f"run directory: {run.dir}")
     stopped = run.metrics.get("stopped")
     if run.metrics.get("status") == "failed":
-        err.print(f"stopped at epoch {stopped['epoch']}, step {stopped.get('step', '?')}: {stopped['reason']}; "
-                  f"the model holds the last finite weights (details: {details})", markup=False)
+        where = f"epoch {stopped['epoch']}" + (f", step {stopped['step']}" if stopped.get("step") is not None else "")
+        kept = run.metrics.get("weights", "last epoch")
+        held = "the last finite weights" if kept == "last epoch" else f"the weights of the {kept}"
+        err.print(f"stopped at {where}: {stopped['reason']}; the model holds {held} (details: {details})",
+                  markup=False)
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -5,7 +5,7 @@ import json
 import re
 import time
 
-
+import trainwell.lab as lab
 from trainwell.playground.knobs import PRESETS
 
 
@@ -75,6 +75,15 @@ def test_the_broken_preset_gets_a_finding_whose_remedy_applies(browser, server):
     index = next(i for i, p in enumerate(PRESETS) if p["name"].startswith("NaN"))
     page.select_option("#preset", str(index))
     _until(page, lambda: "optim.lr=10" in page.url)
+    # the preset links to its lab experiment: the link opens that experiment's claim and criterion
+    with page.context.expect_page() as opened:
+        page.click("#lab-link")
+    lab_page = opened.value
+    lab_page.wait_for_load_state()
+    experiment = lab.EXPERIMENTS[PRESETS[index]["lab"]]
+    assert lab_page.url.endswith("/lab/" + experiment.name)
+    assert experiment.claim in lab_page.inner_text("body") and experiment.criterion in lab_page.inner_text("body")
+    lab_page.close()
     page.click("#play")
     page.wait_for_selector(".finding.error", timeout=90_000)
     assert "nan loss" in page.inner_text("#findings")

@@ -1,5 +1,6 @@
 """The playground's server: its endpoints, its refusals, and that it survives what a page or a person sends."""
 
+import html
 import json
 import socket
 import urllib.error
@@ -7,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from trainwell.playground.knobs import PRESETS
 from trainwell.playground.server import MAX_UPLOAD
 
 
@@ -63,6 +65,7 @@ def test_too_large_an_upload_is_refused_before_it_is_read(server):
 def test_unknown_pages_methods_and_broken_requests(server):
     assert call(server, "/etc/passwd")[0] == 404
     assert call(server, "/../../etc/passwd")[0] == 404
+    assert call(server, "/lab/../../etc/passwd")[0] == 404 and call(server, "/lab/nosuch")[0] == 404
     assert call(server, "/", method="PUT")[0] == 501
     host, port = server.server_address[:2]
     with socket.create_connection((host, port), timeout=10) as s:
@@ -71,6 +74,16 @@ def test_unknown_pages_methods_and_broken_requests(server):
         while chunk := s.recv(4096):
             reply += chunk
     assert reply.split()[1] == b"400"
+
+
+def test_every_presets_lab_link_is_its_experiments_page_escaped(server):
+    from trainwell.lab import EXPERIMENTS
+
+    for preset in PRESETS:
+        status, text = call(server, "/lab/" + preset["lab"])
+        experiment = EXPERIMENTS[preset["lab"]]
+        assert status == 200 and html.escape(experiment.claim) in text and html.escape(experiment.criterion) in text
+        assert f"trainwell lab run {experiment.name}" in text
 
 
 def test_an_internal_error_is_a_500_and_the_server_goes_on(server, monkeypatch):

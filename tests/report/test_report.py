@@ -1,6 +1,7 @@
 """The report's page, checked as values: what it draws, what it escapes, what it refuses, what it leaves alone."""
 
 import hashlib
+import html
 import json
 import re
 
@@ -61,6 +62,9 @@ def test_report_of_a_trained_run(runs):
     history = [json.loads(line) for line in (runs["healthy"] / "history.jsonl").read_text().splitlines()]
     assert len(history) == 6 and "6 of 6 epochs" in page
     assert page.count('<svg class="chart') >= 3 + 5  # curves, and the per-layer plots from stats.jsonl
+    for title in ("weight gradient RMS per layer", "update size |dw| / |w| per layer", "activation output mean",
+                  "activation output std", "share of units dead on the whole batch (ReLU)"):
+        assert html.escape(title) in page, title
     assert 'class="marker best' in page and "<script" not in page  # no script at all: it opens anywhere
     metrics = json.loads((runs["healthy"] / "metrics.json").read_text())
     assert f"{metrics['test']['accuracy']:.4g}" in page

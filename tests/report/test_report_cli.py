@@ -30,3 +30,14 @@ def test_report_command_and_its_errors(tmp_path, run_cli):
     assert code == 2 and "needs --out" in err
     code, _, err = run_cli(["serve", tmp_path / "nope"])
     assert code == 2 and "no such directory" in err
+
+
+def test_report_open_hands_the_written_file_to_the_browser(tmp_path, run_cli, monkeypatch):
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+    run_cli(["train", *TINY, "-q", "--out", tmp_path / "a"])
+    code, _, err = run_cli(["report", tmp_path / "a", "--open"])
+    assert code == 0, err
+    assert opened == [(tmp_path / "a" / "report.html").resolve().as_uri()]

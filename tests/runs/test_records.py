@@ -67,13 +67,13 @@ def test_a_run_that_ends_in_nan_fails_with_its_own_exit_code_and_valid_json(tmp_
 
 def test_a_completed_run_says_so_and_which_weights_it_kept(tmp_path):
     cfg = {**SICK, "optim": {"name": "adam", "lr": 0.01}, "doctor": {"repair": False}}
-    run = trainwell.train(cfg, out=tmp_path / "ok")
+    run = trainwell.train({**cfg, "early_stopping": {"enabled": False}}, out=tmp_path / "ok")
     assert run.metrics["status"] == "completed" and run.metrics["weights"] == "last epoch"
     stopped = trainwell.train({**cfg, "train": {"epochs": 60, "progress": False},
                                "early_stopping": {"enabled": True, "patience": 2}}, out=tmp_path / "es")
     if stopped.metrics["epochs_run"] < 60:
         assert stopped.metrics["status"] == "early_stopped"
-    assert stopped.metrics["weights"] == f"best epoch {stopped.metrics['best_epoch']} (early stopping)"
+    assert stopped.metrics["weights"] == f"best epoch {stopped.metrics['best_epoch']} by val_accuracy (early stopping)"
 
 
 def test_train_threads_sets_the_runs_threads_and_puts_the_callers_back(tmp_path):
@@ -98,10 +98,10 @@ def test_overfitting_is_info_when_early_stopping_already_restores_the_best_weigh
            "model": {"width": 64, "depth": 3, "dropout": 0.0}, "optim": {"name": "adam", "lr": 0.01},
            "train": {"epochs": 60, "progress": False}, "checkpoint": {"every_epochs": None, "best": False},
            "doctor": {"every": 50}}
-    plain = trainwell.train(cfg, out=tmp_path / "plain")
+    plain = trainwell.train({**cfg, "early_stopping": {"enabled": False}}, out=tmp_path / "plain")
     overfit = [f for f in plain.findings if f.symptom == "overfitting"]
     assert overfit and overfit[0].severity == "warning"
-    es = {**cfg, "early_stopping": {"enabled": True, "patience": 5}}
+    es = {**cfg, "early_stopping": {"enabled": True, "patience": 5, "monitor": "val_loss"}}
     stopped = trainwell.train(es, out=tmp_path / "es")
     treated = [f for f in stopped.findings if f.symptom == "overfitting"]
     assert treated and all(f.severity == "info" and "early stopping" in f.remedy for f in treated)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from trainwell.errors import TrainwellError
 from trainwell.io import atomic_write_text
+from trainwell.lab.base import Experiment
 from trainwell.lab.result import Result
 from trainwell.report.page import document
 
-__all__ = ["render", "write_report"]
+__all__ = ["render", "render_experiment", "write_report"]
 
 
 def _results(directory: Path) -> list[Result]:
@@ -58,6 +59,18 @@ def render(results: list[Result], title: str = "trainwell lab") -> str:
             + (f"<details><summary>error</summary><pre>{e(r.error)}</pre></details>" if r.error else "")
             + "</section>")
     return document(title, "\n".join(parts))
+
+
+def render_experiment(experiment: Experiment) -> str:
+    """The page of one experiment before any run: its claim, source, set-up, criterion and how to run it."""
+    e = html.escape
+    body = (f"<h1>lab: {e(experiment.name)}</h1><p><b>Claim.</b> {e(experiment.claim)}</p>"
+            f"<p><b>Source.</b> {e(experiment.source)}</p>"
+            + (f"<p><b>Set-up.</b> {e(experiment.setup)}</p>" if experiment.setup else "")
+            + f"<p><b>Criterion.</b> {e(experiment.criterion)}</p>"
+            f"<p><b>Run it.</b> <code>trainwell lab run {e(experiment.name)}</code> (add <code>--quick</code> for a "
+            "short version): it measures the claim, judges it by the criterion and draws its plots.</p>")
+    return document(f"trainwell lab: {experiment.name}", body)
 
 
 def write_report(directory: str | Path, output: str | Path | None = None) -> Path:

@@ -23,6 +23,7 @@ BASE: dict[str, Any] = {
     "model.name": "mlp", "model.depth": 2, "model.width": 8, "model.dropout": 0.0,
     "optim.name": "adam", "optim.lr": 0.01, "train.epochs": 500, "train.progress": False, "train.threads": 1,
     "checkpoint.every_epochs": None, "checkpoint.best": False,
+    "early_stopping.enabled": False,  # a page plays until paused: it does not stop itself
 }
 # what one page may ask for: the server's CPU is shared with the page it serves
 LIMITS = {"data.n_samples": (20, 5000), "model.depth": (0, 12), "model.width": (1, 64), "train.epochs": (1, 10000)}

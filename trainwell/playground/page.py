@@ -252,7 +252,9 @@ async function start() {
   for (const a of ["play", "pause", "step", "reset"]) $(a).addEventListener("click", () => api("/api/control", {action: a}).catch(say));
   $("preset").addEventListener("change", async (e) => {
     const p = presets[Number(e.target.value)]; if (!p) return;
-    knobs = {...p.knobs}; $("claim").textContent = p.claim + " (lab: trainwell lab run " + p.lab + ")";
+    knobs = {...p.knobs}; $("claim").textContent = p.claim + " ";
+    const link = document.createElement("a"); link.id = "lab-link"; link.target = "_blank";
+    link.href = "/lab/" + encodeURIComponent(p.lab); link.textContent = "lab: " + p.lab; $("claim").appendChild(link);
     await configure();
   });
   $("upload").addEventListener("change", async (e) => {

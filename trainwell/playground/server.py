@@ -97,6 +97,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json({"knobs": knob_schema(), "presets": PRESETS, "defaults": self.server.defaults})
         if path == "/api/export":
             return self._send(200, session.export(), "application/yaml")
+        if path.startswith("/lab/"):  # a preset's lab experiment: its claim, criterion and command
+            from trainwell.lab import EXPERIMENTS  # imports every experiment: only when a link is followed
+            from trainwell.lab.report import render_experiment
+
+            name = path[len("/lab/"):]
+            if name in EXPERIMENTS:
+                return self._send(200, render_experiment(EXPERIMENTS[name]), "text/html")
+            return self._json({"error": f"no such lab experiment: {name}"}, 404)
         self._json({"error": f"no such page: {path}"}, 404)
 
     def _body(self) -> dict[str, Any]:

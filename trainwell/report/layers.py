@@ -73,6 +73,7 @@ def layer_section(run: RunFiles, markers: list[Marker], t: Thresholds, prefix: s
     chart(_series(samples, "layers", "update", layers), "update size |dw| / |w| per layer", "ratio", log_y=True,
           hlines=[(t.update_high, f"update_high {t.update_high}: steps this large throw the weights about"),
                   (t.update_low, f"update_low {t.update_low}: steps this small do not move the weights")])
+    chart(_series(samples, "activations", "mean", acts), "activation output mean", "mean")
     chart(_series(samples, "activations", "std", acts), "activation output std", "std")
     chart(_series(samples, "activations", "pre_std", acts), "pre-activation std", "std")
     dead = _series(samples, "activations", "dead_batch", acts)

@@ -135,14 +135,18 @@ class Outcome:
         out: dict[str, Any] = {"status": "completed", "weights": "last epoch"}
         s = self.stopper
         if s is not None and s.restore_best and s.tracker.best_epoch is not None:
-            out["weights"] = f"best epoch {s.tracker.best_epoch} (early stopping)"
+            out["weights"] = f"best epoch {s.tracker.best_epoch} by {s.tracker.monitor} (early stopping)"
         elif any(f.repaired for f in self.findings):
             out["weights"] = "best epoch (the doctor's early stopping; see diagnosis.json)"
         nan = next((f for f in self.findings if f.symptom == "nan_loss"), None)
         train_loss = run.get("train", {}).get("loss")
-        if nan is not None or (train_loss is not None and not math.isfinite(train_loss)):
+        # a loss that became NaN fails the run even when early stopping then restored an earlier, finite epoch
+        blown = next((h for h in self.history if any(
+            isinstance(h.get(k), float) and not math.isfinite(h[k]) for k in ("train_loss", "val_loss"))), None)
+        if nan is not None or blown is not None or (train_loss is not None and not math.isfinite(train_loss)):
             reason = f"nan loss ({nan.cause.replace('_', ' ')})" if nan is not None and nan.cause else "nan loss"
-            where = {"epoch": nan.epoch, "step": nan.step} if nan is not None else {"epoch": run["epochs_run"]}
+            where = {"epoch": nan.epoch, "step": nan.step} if nan is not None else \
+                ({"epoch": blown["epoch"], "step": blown["step"]} if blown is not None else {"epoch": run["epochs_run"]})
             out.update(status="failed", stopped={**where, "reason": reason})
         elif s is not None and s.stopped_epoch is not None:
             out.update(status="early_stopped", stopped={"epoch": s.stopped_epoch,
@@ -271,7 +275,10 @@ def _run_attempt(a: Attempt) -> Outcome:
         seconds = time.perf_counter() - started
     if doctor is not None and stopper is not None and stopper.restore_best:
         _treated_by_early_stopping(doctor.findings, stopper)
-    metrics: dict[str, Any] = {"best_epoch": best_epoch(history), "epochs_run": len(history),
+    # the best epoch is early stopping's when it watches (its monitor, the weights it restores), else by val loss
+    best = stopper.tracker.best_epoch if stopper is not None and stopper.tracker.best_epoch is not None \
+        else best_epoch(history)
+    metrics: dict[str, Any] = {"best_epoch": best, "epochs_run": len(history),
                                "train_seconds": seconds, "n_parameters": count_parameters(model)}
     diagnosis: dict[str, Any] = {}
     if doctor is not None:
