@@ -59,6 +59,11 @@ def test_saved_model_gives_identical_predictions(tiny_config, tmp_path):
     result = evaluate_run(run.dir)
     assert result["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
     assert result["loss"] == pytest.approx(run.metrics["test"]["loss"])
+    # rows of another shape: one line naming both shapes, not torch's matmul error
+    for bad in (torch.randn(50, 3), torch.randn(50, 2, 1), torch.tensor(1.0)):
+        with pytest.raises(TrainwellError) as info:
+            loaded(bad)
+        assert "the model expects (2,)" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_same_seed_same_history_other_seed_other_history(tiny_config, tmp_path):

@@ -65,15 +65,31 @@ def split_metrics(model: nn.Module, data: Data, device: torch.device, loss_fn,
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model of a run directory and load its parameters (in eval mode).
 
-    The result is a plain ``torch.nn.Module`` producing logits: torch checks
-    (or broadcasts) its input as it does for any module. :func:`predict`
-    checks rows against the model's input shape first, in one line.
+    The result is a plain ``torch.nn.Module`` producing logits. A forward
+    pre-hook checks each input's rows against the shape the model was trained
+    on, so a wrongly shaped input is one line naming both shapes instead of
+    torch's broadcasting or matmul error (:func:`predict` also reshapes flat
+    rows and checks for non-finite values).
 
     Raises:
         TrainwellError: the directory, config or weights file is missing, corrupt
-            or from another model; the message says which.
+            or from another model; the message says which. Calling the model
+            raises it for rows of another shape.
     """
-    return _load(run_dir)[0].to(device)
+    model, _, spec = _load(run_dir)
+    if spec.kind != "sequence":  # a sequence model may read sequences of another length
+        model.register_forward_pre_hook(_shape_check(spec.input_shape))
+    return model.to(device)
+
+
+def _shape_check(shape: tuple[int, ...]) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+    def check(module: nn.Module, args: tuple[Any, ...]) -> None:
+        x = args[0] if args else None
+        if isinstance(x, torch.Tensor) and (x.dim() < 1 or tuple(x.shape[1:]) != tuple(shape)):
+            got = tuple(x.shape[1:]) if x.dim() >= 1 else "a scalar"
+            raise TrainwellError(f"input rows have shape {got}, the model expects {tuple(shape)} "
+                                 f"(a batch of shape (rows, {', '.join(map(str, shape))}))")
+    return check
 
 
 def _load(run_dir: str | Path) -> tuple[nn.Module, Config, DataSpec]:
