@@ -1,5 +1,7 @@
+import io
 import json
 import math
+import pickle
 
 import pytest
 import torch
@@ -64,6 +66,13 @@ def test_saved_model_gives_identical_predictions(tiny_config, tmp_path):
         with pytest.raises(TrainwellError) as info:
             loaded(bad)
         assert "the model expects (2,)" in str(info.value) and "\n" not in str(info.value)
+    again = pickle.loads(pickle.dumps(loaded))  # the check travels with the module (torch.save of it whole)
+    assert torch.equal(again(x), loaded(x))
+    with pytest.raises(TrainwellError):
+        again(torch.randn(5, 3))
+    buffer = io.BytesIO()
+    torch.save(loaded, buffer)
+    assert buffer.tell() > 0
 
 
 def test_same_seed_same_history_other_seed_other_history(tiny_config, tmp_path):

@@ -160,7 +160,8 @@ def run_many(names: Sequence[str], root: Path, *, quick: bool = False, seeds: in
     while waiting or running:
         while waiting and len(running) < max(jobs, 1):
             name = waiting.pop(0)
-            proc = ctx.Process(target=_worker, args=(EXPERIMENTS[name], quick, seeds, str(root / name)), name=f"lab-{name}")
+            proc = ctx.Process(target=_worker, args=(EXPERIMENTS[name], quick, seeds, str(root / name)),
+                               name=f"lab-{name}")
             proc.start()
             running[name] = proc
         multiprocessing.connection.wait([p.sentinel for p in running.values()], timeout=1.0)

@@ -78,18 +78,23 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Mo
     """
     model, _, spec = _load(run_dir)
     if spec.kind != "sequence":  # a sequence model may read sequences of another length
-        model.register_forward_pre_hook(_shape_check(spec.input_shape))
+        model.register_forward_pre_hook(_RowShapeCheck(spec.input_shape))
     return model.to(device)
 
 
-def _shape_check(shape: tuple[int, ...]) -> Callable[[nn.Module, tuple[Any, ...]], None]:
-    def check(module: nn.Module, args: tuple[Any, ...]) -> None:
+class _RowShapeCheck:
+    """A forward pre-hook: rows of another shape than ``shape`` are a one-line error (a class, not a closure,
+    so that the model still pickles whole)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = tuple(shape)
+
+    def __call__(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         x = args[0] if args else None
-        if isinstance(x, torch.Tensor) and (x.dim() < 1 or tuple(x.shape[1:]) != tuple(shape)):
+        if isinstance(x, torch.Tensor) and (x.dim() < 1 or tuple(x.shape[1:]) != self.shape):
             got = tuple(x.shape[1:]) if x.dim() >= 1 else "a scalar"
-            raise TrainwellError(f"input rows have shape {got}, the model expects {tuple(shape)} "
-                                 f"(a batch of shape (rows, {', '.join(map(str, shape))}))")
-    return check
+            raise TrainwellError(f"input rows have shape {got}, the model expects {self.shape} "
+                                 f"(a batch of shape (rows, {', '.join(map(str, self.shape))}))")
 
 
 def _load(run_dir: str | Path) -> tuple[nn.Module, Config, DataSpec]:
