@@ -178,3 +178,12 @@ def test_quiet_hides_the_findings_as_they_appear_but_the_summary_names_them(tmp_
     words = " ".join(out.split())
     assert "[warning]" not in words  # not as they appear...
     assert "warning unscaled_inputs" in words  # ...but in the summary
+
+
+def test_the_summary_shows_sequence_accuracy_for_a_sequence_task(tmp_path, monkeypatch, capsys):
+    code, out, err = run_cli(["train", "-q", "--set", "data.name=copy", "--set", "model.name=seq2seq",
+                              "--set", "data.n_samples=300", "--set", "train.epochs=1", "--out", tmp_path / "seq"],
+                             monkeypatch, capsys)
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "seq" / "metrics.json").read_text())
+    assert "sequence accuracy" in out and f"{metrics['test']['sequence_accuracy']:.4f}" in out
