@@ -366,7 +366,8 @@ def tune(
                   markup=False)
     for note in s["notes"] + s["errors"]:
         out.print(f"note: {note}", markup=False)
-    out.print(f"study directory: {s['dir']} (best.yaml, trials.csv, summary.json)", markup=False)
+    out.print(f"study directory: {s['dir']} (best.yaml, trials.csv, summary.json; `trainwell report` draws it)",
+              markup=False)
 
 
 @app.command()

@@ -26,6 +26,20 @@ def runs(tmp_path_factory):
     return made
 
 
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """A real `trainwell tune` study of 8 tiny trials, a grid: SGD at 0.1 trains, at 60 the doctor prunes it; a
+    cnn on tabular data fails; half the trials carry a hostile run name, a parameter value of the page."""
+    pytest.importorskip("optuna", reason="the tune extra (optuna) is not installed: pip install -e '.[tune]'")
+    from trainwell.selection import tune
+
+    root = tmp_path_factory.mktemp("study") / "s"
+    base = {**TINY, "name": "tiny", "optim": {"name": "sgd", "lr": 0.1}, "train": {"epochs": 3, "progress": False}}
+    tune(base, {"optim.lr": {"choice": [0.1, 60.0]}, "model.name": {"choice": ["mlp", "cnn"]},
+                "name": {"choice": ["plain", HOSTILE]}}, trials=8, out=root, sampler="grid", pruner="none")
+    return root
+
+
 @pytest.fixture
 def odd_runs(tmp_path):
     """Hand-written runs: hostile strings everywhere, NaN/Inf, zero epochs, 10,000 epochs."""

@@ -1,5 +1,6 @@
-"""Helpers of the report tests: hostile strings, hand-written runs, a real interruption."""
+"""Helpers of the report tests: hostile strings, hand-written runs and studies, a real interruption."""
 
+import csv
 import json
 import os
 import signal
@@ -46,3 +47,19 @@ def write_run(d: Path, history, *, config=None, diagnosis=None, metrics=None, st
 def finding(symptom="learning_rate_too_high", severity="warning", step=5, epoch=2, **more):
     return {"symptom": symptom, "severity": severity, "step": step, "epoch": epoch, "evidence": {"ratio": 0.5},
             "cause": None, "layer": "net.0", "remedy": "lower the rate", "remedies": [], "repaired": None, **more}
+
+
+def write_study(d: Path, rows, *, name="hand", summary=None, files=None) -> Path:
+    """A study directory written by hand: ``study.json``, ``trials.csv`` of ``rows`` (dicts), ``summary.json``."""
+    d.mkdir(parents=True)
+    (d / "study.json").write_text(json.dumps({"study": name, "storage": "journal file x", "metric": "val_accuracy"}))
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with (d / "trials.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    if summary is not None:
+        (d / "summary.json").write_text(json.dumps(summary))
+    for file, data in (files or {}).items():
+        (d / file).write_bytes(data)
+    return d

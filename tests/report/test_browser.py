@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from trainwell.report import write_report
+from trainwell.report import write_report, write_study_report
 from trainwell.report.serve import RunsServer
 from trainwell.report.svg import MAX_POINTS
 
@@ -85,6 +85,23 @@ def test_several_runs_in_a_browser(browser, runs, tmp_path):
     path = write_report([runs["healthy"], runs["repaired"], runs["failed"]], tmp_path / "compare.html")
     page = _look(browser, path.as_uri())
     assert page.query_selector_all("table.config-diff tr")
+    page.close()
+
+
+def test_a_study_page_in_a_browser(browser, study):
+    """The optimisation history draws a dot a trial with a value, Optuna's importance image shows, and a
+    trial's link opens its own run's report."""
+    page = _look(browser, write_study_report(study).as_uri())
+    assert page.evaluate("document.querySelectorAll('script').length") == 0
+    dots = page.query_selector_all("#history svg.chart circle.dot")
+    assert dots and all(d.bounding_box()["width"] > 0 for d in dots)
+    image = page.query_selector("#importance img.optuna-plot")
+    assert image.evaluate("i => i.complete && i.naturalWidth") > 100 and image.bounding_box()["height"] > 100
+    assert "<script>alert('x')</script>" in page.inner_text("#trials")  # shown as text, not run
+    best = page.query_selector("tr.best-trial a")
+    best.click()
+    page.wait_for_load_state("load")
+    assert page.url.endswith("/report.html") and page.query_selector_all("#curves svg.chart")
     page.close()
 
 

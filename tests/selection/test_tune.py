@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -118,10 +119,42 @@ def test_running_again_continues_the_study(tiny_base, tmp_path):
         tune(tiny_base, space, trials=3, out=tmp_path / "s", metric="val_loss")
 
 
+def test_a_timeout_takes_no_new_trial_after_it_and_says_so(tiny_base, tmp_path, run_cli):
+    import yaml
+
+    base = {**tiny_base, "doctor": {"enabled": False}, "train": {"epochs": 1, "progress": False}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "space.yaml").write_text("optim.lr: {log_uniform: [2e-2, 1e-1]}\n")
+    timeout = 2.0
+    torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=0.1)  # the first optimizer of a process imports torch's
+    # compiler stack (~5 s): done here, so that the timeout sees trials of ~0.2 s, not one of 5 s
+    code, out, err = run_cli(["tune", tmp_path / "base.yaml", "--space", tmp_path / "space.yaml", "--trials", "1000",
+                              "--timeout", str(timeout), "--sampler", "random", "--out", tmp_path / "s", "-q"])
+    assert code == 0, err
+    trials = optuna.load_study(study_name="tiny", storage=optuna.storages.journal.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s" / "journal.log")))).get_trials()
+    n = len(trials)
+    assert 2 <= n <= 100  # trials of a few tenths of a second: far fewer than 1000
+    assert sorted(t.number for t in trials) == list(range(n)) and {t.state.name for t in trials} == {"COMPLETE"}
+    # the worker started before its first trial, so a trial started after first + timeout broke the timeout
+    first = min(t.datetime_start for t in trials)
+    assert all((t.datetime_start - first).total_seconds() < timeout for t in trials)
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["counts"]["trials"] == summary["counts"]["complete"] == n and summary["counts"]["budget"] == 1000
+    assert sorted(p.name for p in (tmp_path / "s").glob("trial-*")) == sorted(f"trial-{i}" for i in range(n))
+    lines = re.sub(r" ?\n(?!note|best|study directory)", " ", out).splitlines()  # a narrow terminal's wrapping
+    assert [line for line in lines if line.startswith("note:") and "timeout" in line] == [
+        f"note: stopped on the timeout: no new trial after {timeout:g} s ({n} of 1000 trials); running the command "
+        "again goes on"], out
+    assert lines[0] == f"{n} trials: {n} complete, 0 pruned, 0 failed"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--space", "nope.yaml"], "error: space file not found: nope.yaml"),
     (["--space", "space.yaml", "--sampler", "bayes"], "error: --sampler takes tpe, random, grid, got 'bayes'"),
     (["--space", "space.yaml", "--trials", "0"], "error: --trials and --jobs must be >= 1, got 0 and 1"),
+    (["--space", "space.yaml", "--timeout", "0"], "error: --timeout must be > 0 seconds, got 0.0"),
+    (["--space", "space.yaml", "--timeout", "-1"], "error: --timeout must be > 0 seconds, got -1.0"),
     (["--space", "space.yaml", "--storage", "mysql://u@h/db"], "error: --storage takes postgresql://"),
     (["--space", "space.yaml", "--set", "model.widht=3"], "error: unknown config key 'model.widht'"),
     ([], "error: tune needs a search space: --space SPACE.yaml"),

@@ -15,13 +15,15 @@ out = Console(highlight=False, soft_wrap=True)
 
 
 def report(
-    runs: Annotated[list[Path], typer.Argument(help="run directories: one gives its report, several compare")],
+    runs: Annotated[list[Path], typer.Argument(help="run directories: one gives its report, several compare; "
+                                                "or one study directory of trainwell tune")],
     out_file: Annotated[Optional[Path], typer.Option("--out", "-o", help="the HTML file (default RUN/report.html; "
                                                      "needed with several runs)")] = None,
     open_: Annotated[bool, typer.Option("--open", help="open it in the default browser")] = False,
 ) -> None:
     """Write one self-contained HTML page of a run: curves, findings where they happened, per-layer plots,
-    repairs, the data audit, metrics and config. Nothing else in the run directory changes."""
+    repairs, the data audit, metrics and config. Nothing else in the run directory changes. Of a study: its
+    optimisation history, parameter importances, trials (each linked to its run's report) and best config."""
     from trainwell.report import write_report
 
     path = write_report(runs, out_file)

@@ -28,6 +28,8 @@ section{border-top:1px solid #ddd;padding:.6em 0} h1{font-size:1.5em} h2{font-si
 .error{background:#f6c6c6}.warning{background:#f8dfb8}.info{background:#d4e6f5}.completed{background:#c8f0c8}
 .failed{background:#f6c6c6}.unfinished,.stopped{background:#f6ecb0}.early_stopped{background:#c8f0c8}
 .confirmed{background:#c8f0c8}.refuted{background:#f6c6c6}.inconclusive{background:#f6ecb0}
+.complete,.best{background:#c8f0c8}.pruned{background:#f8dfb8}.fail{background:#f6c6c6}.running,.waiting{background:
+#f6ecb0} tr.best-trial td{background:#f0faf0}
 .charts{display:flex;flex-wrap:wrap;gap:.5em} svg.chart{max-width:100%;height:auto;background:#fff}
 table{border-collapse:collapse;margin:.4em 0} td,th{padding:.15em .6em;text-align:left;border-bottom:1px solid #eee}
 td.num{text-align:right;font-variant-numeric:tabular-nums} .finding{border-left:4px solid #999;padding:.2em .8em;
@@ -35,7 +37,7 @@ margin:.6em 0}.finding.error{border-color:#c0392b;background:#fdf1f0}.finding.wa
 background:#fdf6ee}.finding.info{border-color:#2980b9;background:#f2f7fb}.timeline{list-style:none;padding:0}
 .timeline li{border-left:3px solid #2980b9;margin:.4em 0;padding:.2em .8em} .bar{display:inline-block;height:.8em;
 background:#5b8fd0} .problem{color:#8a4b00} pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em;font-size:85%}
-img{max-width:100%;border:1px solid #eee}"""
+img{max-width:100%;border:1px solid #eee} img.optuna-plot{width:40em}"""
 
 
 _STATIC_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"

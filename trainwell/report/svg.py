@@ -31,13 +31,15 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 28, 40
 
 @dataclass
 class Series:
-    """One line: ``y`` over ``x`` (same length); ``dashed`` for validation curves and the like."""
+    """One line: ``y`` over ``x`` (same length); ``dashed`` for validation curves and the like, ``dots`` for
+    points not joined (a study's trials), each with its value in its tooltip."""
 
     name: str
     x: Sequence[float]
     y: Sequence[float]
     color: str = COLORS[0]
     dashed: bool = False
+    dots: bool = False
 
 
 @dataclass
@@ -205,6 +207,11 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
                     runs.append([])
                 (crosses if not _finite(y) else zeros).append((x, y))  # zeros: off a log scale, not dropped
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
+        if s.dots:
+            parts += [f'<circle class="dot" cx="{f.px(x):.1f}" cy="{f.py(min(max(y, f.y0), f.y1)):.1f}" r="3" '
+                      f'fill="{s.color}"><title>{e(s.name)}: {y:.4g} at {_fmt(x)}</title></circle>'
+                      for x, y in pts if _finite(x) and _finite(y) and (y > 0 or not log_y)]
+            runs = []
         for run in runs:
             if len(run) == 1:
                 cx, cy = run[0].split(",")
@@ -227,8 +234,10 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
             zero = sum(1 for v in s.y if _finite(v) and v <= 0)
             bad += f" ({zero} at 0)" if zero else ""
         lx, ly = _LEFT + 8 + (i % 2) * (width - _LEFT - _RIGHT) // 2, _TOP + 30 + (i // 2) * 14
-        legend.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{ly - 4}" y2="{ly - 4}" stroke="{s.color}" '
-                      f'stroke-width="2"{dash}/><text x="{lx + 22}" y="{ly}" font-size="10">{e(s.name)}{e(bad)}</text>')
+        key = (f'<circle cx="{lx + 9}" cy="{ly - 4}" r="3" fill="{s.color}"/>' if s.dots else
+               f'<line x1="{lx}" x2="{lx + 18}" y1="{ly - 4}" y2="{ly - 4}" stroke="{s.color}" '
+               f'stroke-width="2"{dash}/>')
+        legend.append(f'{key}<text x="{lx + 22}" y="{ly}" font-size="10">{e(s.name)}{e(bad)}</text>')
     if not ys and not any(c for _, pts in thinned for c in pts):
         parts.append(f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" fill="#888">'
                      f'no values</text>')

@@ -21,9 +21,13 @@ try:
 except ImportError:  # the `tune` extra
     TrialState = None
 
-__all__ = ["STUDY_FILE", "died_of", "read_marker", "summary_line", "write_outputs"]
+__all__ = ["OUTPUT_FILES", "STUDY_FILE", "TRIAL_COLUMNS", "died_of", "read_marker", "summary_line", "write_outputs"]
 
 STUDY_FILE = "study.json"  # marks a study directory: its name, storage, metric and space
+OUTPUT_FILES = ("trials.csv", "best.yaml", "summary.json", "history.png", "importance.png", "journal.log")
+# trials.csv: number, state, value, then one column per parameter (sorted), then these
+TRIAL_COLUMNS = ("epochs", "best_epoch", "seconds", "died_of", "symptom", "cause", "error", "retry_of",
+                 "retried_as", "dir")
 
 
 def read_marker(root: Path) -> dict[str, Any] | None:
@@ -62,8 +66,7 @@ def summary_line(summary: dict[str, Any]) -> str:
 
 def _trials_csv(trials: list[Any], retried_as: dict[int, int]) -> str:
     params = sorted({k for t in trials for k in t.params})
-    columns = ["number", "state", "value", *params, "epochs", "best_epoch", "seconds", "died_of", "symptom",
-               "cause", "error", "retry_of", "retried_as", "dir"]
+    columns = ["number", "state", "value", *params, *TRIAL_COLUMNS]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)

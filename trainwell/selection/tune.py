@@ -344,7 +344,8 @@ def tune(config: Any = None, space: str | Path | dict[str, Any] | None = None, *
             (``postgresql://user:password@host/db``) that workers on other machines share.
         study: the study's name (default: the config's ``run_name``).
         sampler: ``tpe``, ``random`` or ``grid`` (choice and int keys only; at most the grid's size of trials).
-        timeout: seconds after which a worker takes no new trial.
+        timeout: seconds after which a worker takes no new trial (a trial running then finishes); a study
+            that stops short of ``trials`` on it says so in its notes.
         out: the study directory (default ``runs/tune-<study>``, so that running again continues).
         metric: ``val_accuracy`` (best epoch's, maximised) or ``val_loss`` (minimised).
         pruner: ``median`` (Optuna's ``MedianPruner``) or ``none``; the doctor prunes either way.
@@ -416,8 +417,12 @@ def _tune(cfg: Any, searched: Space, name: str, *, trials: int, jobs: int, stora
     w = Worker(cfg.model_dump(mode="json"), searched.to_dict(), name, spec, str(root.resolve()), trials, metric,
                sampler, pruner, timeout, threads, cfg.seed)
     _run_workers(w, jobs, progress, notes, shared)
-    return write_outputs(optuna.load_study(study_name=name, storage=shared.optuna), root, metric, trials, notes,
-                         plots=plots)
+    ended = optuna.load_study(study_name=name, storage=shared.optuna)
+    have = len(counted(ended.get_trials(deepcopy=False)))
+    if timeout is not None and have < trials:
+        notes.append(f"stopped on the timeout: no new trial after {timeout:g} s ({have} of {trials} trials); "
+                     "running the command again goes on")
+    return write_outputs(ended, root, metric, trials, notes, plots=plots)
 
 
 def _run_workers(w: Worker, jobs: int, progress: bool, notes: list[str], shared: Storage) -> None:
