@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from trainwell.registry import Registry
 
-__all__ = ["LOSSES", "balanced_weights", "make_loss"]
+__all__ = ["LOSSES", "balanced_weights", "make_loss", "summed_over_rows"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -113,3 +113,12 @@ def make_loss(name: str, n_classes: int, counts: torch.Tensor | None = None, **o
     """
     counts = torch.ones(n_classes) if counts is None else torch.as_tensor(counts)
     return LOSSES.build(name, n_classes, counts, **options)
+
+
+def summed_over_rows(loss_fn: Callable, loss: torch.Tensor, rows: int) -> torch.Tensor:
+    """A batch's loss summed over its rows, as a float64 tensor: the mean times ``rows``, or, for a loss that
+    sums itself (``reduction="sum"``, as torch's loss modules say), the loss as it is. Divided by the rows
+    of an epoch it is the mean loss a row, whichever the reduction: the training and validation losses
+    of a run then share a scale."""
+    total = loss.detach().double()
+    return total if getattr(loss_fn, "reduction", None) == "sum" else total * rows

@@ -15,6 +15,15 @@ expectation by ``NEAR_EXCESS``: clean benchmark sets
 measure an excess of -0.13 to 0.00, sets with SMOTE or noisy copies applied
 before the split 0.14 to 0.63.
 
+Shifted copies: a validation or test row whose second half-window (its
+values from a shift ``s`` on) is the first half of a training row: the two
+are overlapping windows of one series, split at random (Kapoor and
+Narayanan 2023), and the row's label is visible in training. Equal runs of
+half a row, at a shift and with at least a quarter of the row's width in
+distinct values, do not happen by chance in measured data; padding and
+small-integer pixels (few distinct values) are not counted. Leakage when the
+share of such rows among those measured exceeds ``NEAR_EXCESS``.
+
 Scale: the first layer's pre-activation has the spread of its input's second
 moment ``sqrt(mean_j E[x_j^2])`` (weights initialised for unit inputs); far
 from 1 (outside 1/10 to 10) the start is miscalibrated, as for images in
@@ -124,8 +133,13 @@ def audit(train: Any, val: Any = None, test: Any = None, *, n_classes: int | Non
                 shared[pair] = shared.get(pair, 0) + 1
             seen.setdefault(d, name)
     near = _near_copies(floating) if not shared else None
+    shifted = _shifted_copies(floating) if not shared and near is None else None
     if shared:
         findings.append(Finding("data_leakage", "warning", 0, 0, {"shared_rows": shared}))
+    elif shifted is not None:
+        findings.append(Finding("data_leakage", "warning", 0, 0, shifted, cause="overlapping_windows",
+                                remedy="split the series in time (whole stretches to train, validation and test) "
+                                       "before cutting windows: neighbouring windows share most of their values"))
     elif near is not None:
         findings.append(Finding("data_leakage", "warning", 0, 0, near, cause="near_duplicates",
                                 remedy="resample or add noisy copies after the split, to the training rows only; "
@@ -192,4 +206,31 @@ def _near_copies(floating: dict[str, np.ndarray], k: int = 16) -> dict[str, Any]
     observed = float((d1 < NEAR * far).float().mean())
     if observed - expected > NEAR_EXCESS:
         return {"near_copy_share": observed, "expected_by_chance": expected, "rows_measured": len(q)}
+    return None
+
+
+def _shifted_copies(floating: dict[str, np.ndarray], most_shift: int = 64) -> dict[str, Any] | None:
+    """Validation/test rows that are training rows shifted by 1 to ``most_shift`` positions (module docstring)."""
+    train = floating.get("train")
+    others = [floating[n] for n in ("val", "test") if n in floating and len(floating[n])]
+    if train is None or not others or train.shape[1] < 8:
+        return None
+    width = train.shape[1]
+    half = width // 2
+    starts = {d: i for i, d in enumerate(_digests(np.ascontiguousarray(train[:, :half])))}
+    q = np.concatenate(others)
+    q = q[torch.randperm(len(q), generator=torch.Generator().manual_seed(0))[:NEAR_SAMPLE].numpy()]
+    if len(q) < 20:
+        return None
+    hits, example = 0, None
+    for r, row in enumerate(q):
+        for shift in range(1, min(width - half, most_shift) + 1):
+            segment = np.ascontiguousarray(row[shift:shift + half])
+            i = starts.get(_digests(segment[None])[0])
+            if i is not None and np.unique(segment).size >= width // 4:
+                hits += 1
+                example = example or {"shift": shift, "train_row": i}
+                break
+    if hits / len(q) > NEAR_EXCESS:
+        return {"shifted_copy_share": hits / len(q), "rows_measured": len(q), "example": example}
     return None

@@ -35,6 +35,7 @@ from torch import nn
 from trainwell.doctor.blowups import BlowUpRules
 from trainwell.doctor.epochs import EpochRules, bounded
 from trainwell.doctor.findings import Finding
+from trainwell.doctor.order import OrderRules
 from trainwell.doctor.remedies import ScaleLR, SetInit, lower_rate, raise_rate
 from trainwell.doctor.start import StartRules
 from trainwell.doctor.record import HIST_BINS, HIST_EVERY, HIST_RANGE, HIST_VALUES, StatsRecorder
@@ -46,7 +47,7 @@ from trainwell.doctor.verdict import VerdictRules
 __all__ = ["Doctor", "Thresholds"]
 
 
-class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules):
+class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules, OrderRules):
     """Watches a model and its optimizer; ``findings`` lists what went wrong.
 
     Args:
@@ -122,6 +123,7 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules):
         self._start_losses: list[float] = []
         self._recent_losses: list[float] = []
         self._init_verdict(loss_fn, n_classes)
+        self._init_order()
         self._dead_last: dict[str, float] = {}  # the last window's dead shares
         self._windows = 0  # windows of dead units judged
         self._init_stds: dict[str, float] | None = None
@@ -139,6 +141,8 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules):
         suspected start is judged on the last loss if no epoch did."""
         if not self._broken:
             self._judge_start()
+            self._judge_sum(closing=True)
+            self._judge_order()
         if self.recorder is not None:
             self.recorder.close()
             if self.recorder.failed:
@@ -241,7 +245,9 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules):
                 self._update_peak = max(self._update_peak, statistics.median(finite))
             self.updates.ratios = None
             self._check_updates()
+            self._judge_sum()
         if sampled:
+            self._watch_order(targets)
             acts = self.acts.collect(self.t.dead_rows)
             window = {n: a["dead"] for n, a in acts.items() if "dead" in a}
             if window:  # units 0 on every row of the window's batches
@@ -312,7 +318,8 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules):
         # too-small start it shrinks layer by layer while the weight gradients keep their ratio, because the
         # last layer's weight gradient is as small as the activations it multiplies)
         states = [a["state_grad"] for a in (acts or {}).values() if "state_grad" in a]
-        state_ratio = states[0] / states[-1] if len(states) > 1 and states[-1] > 0 else None
+        # exactly 0 at the first activation is a gradient stopped (dead units, a detach), not one that shrank
+        state_ratio = states[0] / states[-1] if len(states) > 1 and states[-1] > 0 and states[0] > 0 else None
         if state_ratio is not None:
             evidence["state_grad_ratio"] = state_ratio
         dead = self._dead_layer(acts)  # dead units stop the gradient outright: that is dead_relu

@@ -48,6 +48,7 @@ class EpochRules:
                 self._judge_start(record.get("train_loss"))
             self._check_epochs()
             self._check_step_time()
+            self._judge_order()
             if self._verdict_due():  # the run's last epoch: judge how far it got
                 self.finish()
         except Exception as err:
@@ -203,9 +204,12 @@ class EpochRules:
             # underfitting's), bad on validation: seed 002's tree asks about the training data first
             learnt = (self._first_loss is None or losses[-1] < self._first_loss) \
                 and not (accs and accs[-1] < t.underfit_accuracy)
-            # and the training loss kept improving meanwhile (seed 003's picture): never back above its value
-            # at the best validation epoch - a training spike that drags validation up is instability
-            improving = losses[-1] < train_at_best and max(losses[-waited:]) <= train_at_best
+            # and the training loss kept improving meanwhile (seed 003's picture): over the epochs validation
+            # rose, never back above its value at the best validation epoch - a training spike that drags
+            # validation up is instability. Those epochs only: one noisy epoch just after the best is no spike
+            # of the rise, and would otherwise hide every later overfitting of the run
+            improving = losses[-1] < train_at_best and \
+                max(losses[-min(waited, t.overfit_patience):]) <= train_at_best
             if waited >= t.overfit_patience and rising and improving and learnt:
                 evidence = {"best_epoch": best_epoch, "best_val_loss": best_val, "val_loss": vals[-1],
                             "train_loss": losses[-1]}

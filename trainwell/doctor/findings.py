@@ -110,6 +110,9 @@ SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
             "none needed (drop them if they cost memory)", ()),
     Symptom("degradation", "a deeper plain network trains worse than a shallower one (not overfitting: worse "
             "on the training data)", "add residual connections or batch norm", (AddResidual(),)),
+    Symptom("unshuffled_batches", "the batches come in the data's order, each holding a few of the classes: every "
+            "stretch of updates pulls the model towards other classes, and each epoch ends tuned to its last ones",
+            "shuffle the rows every epoch (DataLoader(shuffle=True), or a new random permutation each epoch)", ()),
 ]}
 
 # What to do about a NaN loss, by cause, and the changes that do it.
@@ -143,6 +146,8 @@ CAUSES: dict[str, str] = {
     "sum_reduction": "the loss sums over the batch",
     "near_duplicates": "rows of one split are near-copies of rows of another (resampling or noisy copies before "
                        "the split)",
+    "overlapping_windows": "validation or test rows are training rows shifted by a few steps: overlapping windows "
+                           "of one series, split at random",
     "budget": "the run ended before training got far: too few updates for this rate",
     "input_scale": "the inputs' scale or offset",
 }

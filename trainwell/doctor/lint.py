@@ -30,8 +30,9 @@ finding (epoch 0, step 0) with its cause and remedy, silent on healthy models:
   variance are estimated from too few rows, its noise swamps the signal and
   its running estimates do not match training.
 * ``missing_nonlinearity``: a linear or convolution layer's output reaches
-  another one through nothing but dropout, batch norm, flattening or identity:
-  the two are one linear map.
+  another one through nothing but dropout, batch norm, flattening or identity,
+  and nothing else reads it: the two are one linear map (a skip connection
+  reading it too makes the pair part of a residual stream).
 * ``weight_decay_on_norms``: 1-D parameters (biases, norm gains) decayed
   although the caller asked otherwise (``exclude_bias_and_norm=True``), or
   although the optimizer's groups set some parameters apart without decay -
@@ -163,9 +164,13 @@ def _trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, forward
 
     Tensors are followed by their storage (a view, as flatten makes, keeps it);
     every output is held until the end so that no storage is reused meanwhile.
+    A pair whose first output is also read elsewhere (a skip connection: the
+    residual stream's ``x + f(x)``) is not one linear map and is left out:
+    the autograd graph of the pass counts each output's readers.
     """
     linear_of: dict[int, str] = {}
-    pairs: list[tuple[str, str]] = []
+    nodes_of: dict[int, list[Any]] = {}  # the autograd nodes from a linear output to this storage
+    pairs: list[tuple[str, str, list[Any]]] = []
     held: list[torch.Tensor] = []
     last: list[nn.Module] = []
 
@@ -177,12 +182,13 @@ def _trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, forward
             held.append(out)
             inp = args[0] if args and isinstance(args[0], torch.Tensor) else None
             source = linear_of.get(inp.data_ptr()) if inp is not None and inp.numel() else None
+            chain = nodes_of.get(inp.data_ptr(), []) if source is not None else []
             if isinstance(module, _LINEAR):
                 if source is not None:
-                    pairs.append((source, name))
-                linear_of[out.data_ptr()] = name
+                    pairs.append((source, name, chain))
+                linear_of[out.data_ptr()], nodes_of[out.data_ptr()] = name, [out.grad_fn]
             elif isinstance(module, _PASSTHROUGH) and source is not None:
-                linear_of[out.data_ptr()] = source
+                linear_of[out.data_ptr()], nodes_of[out.data_ptr()] = source, [*chain, out.grad_fn]
             else:  # a nonlinearity (also in place: the same storage, now past it)
                 linear_of.pop(out.data_ptr(), None)
         return f
@@ -192,13 +198,35 @@ def _trace(model: nn.Module, x: torch.Tensor, y: torch.Tensor, forward
     was_training = model.training
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.enable_grad():  # the graph, for the readers of each output (nothing is backpropagated)
             output = forward(model, x, y) if forward is not None else model(x)
     finally:
         model.train(was_training)
         for h in handles:
             h.remove()
-    return output, pairs, (last[0] if last else None)
+    readers = _readers(output)
+    alone = [(a, b) for a, b, chain in pairs if all(readers.get(n, 0) <= 1 for n in chain if n is not None)]
+    return output, alone, (last[0] if last else None)
+
+
+def _readers(output: Any) -> dict[Any, int]:
+    """How many autograd nodes of the pass read each node's output (from the output back to the inputs)."""
+    outs = [output] if isinstance(output, torch.Tensor) else \
+        [o for o in (output.values() if isinstance(output, dict) else output) if isinstance(o, torch.Tensor)] \
+        if isinstance(output, (tuple, list, dict)) else []
+    readers: dict[Any, int] = {}
+    seen: set[Any] = set()
+    todo = [o.grad_fn for o in outs if o.grad_fn is not None]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for nxt, _ in node.next_functions:
+            if nxt is not None:
+                readers[nxt] = readers.get(nxt, 0) + 1
+                todo.append(nxt)
+    return readers
 
 
 def _squashed(output: torch.Tensor, sigmoid_head: bool

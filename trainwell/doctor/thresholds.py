@@ -17,7 +17,8 @@ Rules (each threshold from the mechanism it tests):
   last layer's being as small as the activations it multiplies (Glorot &
   Bengio 2010); healthy benchmark runs measure 0.04 (CNNs) to 4, vanishing
   cases 1e-8 to 4e-4. Not vanishing when the first layer's gradient is
-  exactly 0 (weights) or any layer's units are dead (states): a product of
+  exactly 0 (weights), the gradient at the first activation is exactly 0 or
+  any layer's units are dead (states): a product of
   small derivatives shrinks a gradient, dead ReLUs (0 for every input) stop
   it - that is dead_relu.
 * exploding gradients through time (seed 000: an RNN's gradient with respect
@@ -101,7 +102,9 @@ Rules (each threshold from the mechanism it tests):
   worst since then - worse and worse, not jumping about a level - while the
   training loss has stayed below its value at that minimum - seed 003's
   picture; a training spike that drags validation up is instability - and
-  is below the untrained model's first loss, and the training accuracy,
+  is below the untrained model's first loss - over the epochs of the rise
+  only: one noisy epoch just after the best is no spike, and counting it
+  hid a memorising run's overfitting for the rest of its 300 epochs - and the training accuracy,
   where known, is not below underfitting's 0.7: good on the training data,
   bad on validation. The training loss need not be below the validation
   loss: a small validation set can be easier than the training set).
@@ -110,7 +113,14 @@ Rules (each threshold from the mechanism it tests):
   the model's own, both relative to cross-entropy's (healthy losses measure
   0.6 (BCE per class over 10) to 1.4; MSE after a sigmoid or softmax 0 to
   3e-4); a loss gradient above half the batch size times cross-entropy's mean
-  (sum reduction measures exactly the batch size).
+  (sum reduction measures exactly the batch size), judged by its first step:
+  a summed loss harms through the size of its steps, so a first step within
+  ``update_high`` shows a rate chosen for the sum (divided by the batch
+  size) and the finding is info.
+* the batches' order (order.py): the median sampled batch of the first
+  epoch with 3 of them is less than 1e-6 likely under shuffling, given the
+  classes it holds and their shares in the epoch (``(sum_S p_k)^B``):
+  sorted classes give ~1e-19 and less for batches of 32, shuffled ones ~1.
 * the end-of-run verdict (verdict.py): the model's accuracy on 512 training
   rows got less than half of the way from the majority class to a linear
   softmax model fitted on the same rows (judged only where that linear model
@@ -175,6 +185,9 @@ class Thresholds:
     oscillation_window: int = 8
     oscillation_turns: int = 5
     oscillation_size: float = 0.1
+    # the batches' order (order.py)
+    order_batches: int = 3  # sampled batches of an epoch needed to judge their order
+    unshuffled_chance: float = 1e-6  # the median batch this unlikely under shuffling: the rows are in order
     # the lint (lint.py): static checks before training
     small_batch_norm: int = 8  # batch norm on fewer rows than this estimates its statistics from too few
     dropout_high: float = 0.8  # a drop probability this high is a keep probability written as p

@@ -82,6 +82,7 @@ class VerdictRules:
         self._sample: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._sampled = 0
         self._linted = False
+        self._sum_suspect: Finding | None = None  # a summed loss not yet judged by its first step
         self._judged = False
         self._reference: dict[str, Any] | None = None
         self.forward: Any = None  # f(model, x, y) -> output, set by a loop that has one (the trainer's callback)
@@ -114,9 +115,36 @@ class VerdictRules:
             if f.symptom not in self._reported:
                 self._reported.add(f.symptom)
                 f.step, f.epoch = self.step, self.epoch
+                if f.symptom == "loss_sum_reduction" and f.severity == "warning" and self.updates is not None \
+                        and self.updates.available:
+                    self._sum_suspect = f  # judged by the first step it makes (_judge_sum)
+                    continue
                 self.findings.append(f)
                 self._unsaid.append(f)
         return found
+
+    def _judge_sum(self, closing: bool = False) -> None:
+        """A summed loss harms through the size of its steps: judged on the first measured one.
+
+        Summing makes every step batch-size times the mean's at the same rate;
+        a rate chosen for the mean then overshoots. A first step within the
+        overshoot threshold (``update_high``) shows a rate chosen for the sum
+        (the mean's rate divided by the batch size): info. Unjudged at the end
+        (no step was measured): the warning stands.
+        """
+        f, self._sum_suspect = self._sum_suspect, None
+        if f is None:
+            return
+        first = self._first_step_size() if not closing else 0.0
+        if first > 0:
+            f.evidence["first_step"] = first
+        if 0 < first <= self.t.update_high:
+            f.severity, f.remedies = "info", []
+            f.remedy = (f"none needed now: the first step moved the weights by {first:.2g} of their size, within a "
+                        f"healthy step, so the rate was chosen for the sum; every step scales with the batch size, "
+                        f"so a new batch size needs a new rate (reduction='mean' does not)")
+        self.findings.append(f)
+        self._unsaid.append(f)
 
     def _observe_start(self, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
         """At the first observed step: the lint (with the loss given), and sample rows on sampled steps."""

@@ -45,6 +45,7 @@ import torch.distributed as dist
 from torch import nn
 
 from trainwell.data.datasets import Split
+from trainwell.losses import summed_over_rows
 from trainwell.loop.trainer import evaluate
 
 if TYPE_CHECKING:
@@ -328,7 +329,7 @@ class Shard:
         if step:
             right = (trainer.output.detach().argmax(1) == trainer.yb).sum().double()
             flag = torch.tensor(float(cancelled), dtype=torch.float64, device=right.device)
-            numbers = torch.stack([flag, trainer.loss.detach().double() * len(trainer.yb), right]).to(_device())
+            numbers = torch.stack([flag, summed_over_rows(trainer.loss_fn, trainer.loss, len(trainer.yb)), right]).to(_device())
         else:
             numbers = torch.tensor([float(cancelled), float(trainer.should_stop)], dtype=torch.float64,
                                    device=_device())

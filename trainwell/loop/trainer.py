@@ -25,6 +25,7 @@ from torch import nn
 
 from trainwell.data.datasets import Split
 from trainwell.loop.callbacks import EVENTS, Callback, CancelBatch, CancelEpoch, CancelFit
+from trainwell.losses import summed_over_rows
 
 if TYPE_CHECKING:
     from trainwell.loop.distributed import Shard
@@ -60,7 +61,7 @@ def evaluate(model: nn.Module, split: Split, loss_fn: LossFn, batch_size: int = 
     for start in range(0, len(split), batch_size):
         x, y = split.x[start:start + batch_size], split.y[start:start + batch_size]
         out = model(x)
-        loss_sum += loss_fn(out, y).double() * len(y)
+        loss_sum += summed_over_rows(loss_fn, loss_fn(out, y), len(y))
         preds.append(out.argmax(1))
     model.train(was_training)
     pred = torch.cat(preds) if preds else split.y.new_empty(split.y.shape)
@@ -223,7 +224,7 @@ class Trainer:
                 # running sums stay on the device: read back once, at the end of the epoch
                 if self.shard is None:
                     rows, targets = len(self.yb), self.yb.numel()  # rows, or tokens of sequence targets
-                    loss_sum += self.loss.detach().double() * rows
+                    loss_sum += summed_over_rows(self.loss_fn, self.loss, rows)
                     correct += (self.output.detach().argmax(1) == self.yb).sum()
                 else:  # the whole global batch's, summed over the processes as they agreed to go on
                     rows, targets, batch_loss, batch_correct = self.shard.batch_sums
