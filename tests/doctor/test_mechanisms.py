@@ -163,3 +163,45 @@ def test_batches_in_the_datas_class_order_are_unshuffled_and_shuffled_ones_are_n
     g = torch.Generator().manual_seed(0)
     skewed = torch.where(torch.rand(len(y), generator=g) < 0.94, 0, 1 + torch.randint(0, 2, (len(y),), generator=g))
     assert not _walk(x, skewed, batch=8, every=5).has("unshuffled_batches")
+
+
+def test_weights_that_start_at_zero_do_not_stop_the_training():
+    # held-out set 8's first run: a residual branch whose last layer starts at 0 (Fixup's start) made the
+    # update-size hook divide by |w| = 0 inside optimizer.step, which stopped the user's training
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))
+    nn.init.zeros_(model[2].weight)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    with Doctor(model, optimizer, every=1) as doctor:
+        for _ in range(5):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            doctor.observe(loss, inputs=x, targets=y)
+            optimizer.step()
+    assert doctor.notes == [] and doctor.updates.failed is None
+    first, last = doctor._update_ratios[0], doctor._update_ratios[-1]
+    assert first[1] == float("inf") and all(0 < r < 1 for r in (first[0], first[2]))  # |w| was 0 before the step
+    assert all(0 < r < 1 for r in last)  # and is not after it
+
+
+def test_a_probe_whose_hook_fails_does_nothing_from_then_on_and_the_doctor_says_so():
+    from trainwell.doctor.probes import Guarded
+
+    calls = []
+    probe = Guarded()
+    hook = probe.guard(lambda v: calls.append(v) or 1 / v)
+    assert hook(2) == 0.5 and hook(0) is None and hook(4) is None  # it failed at 0: 4 is never seen
+    assert calls == [2, 0] and probe.failed == "ZeroDivisionError: division by zero"
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Doctor(model, optimizer, every=1) as doctor:
+        doctor.updates.failed = "RuntimeError: measured"
+        x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        doctor.observe(loss, inputs=x, targets=y)
+        optimizer.step()
+    assert doctor.notes == ["the doctor's update-size measurements stopped after an internal error: "
+                            "RuntimeError: measured"]

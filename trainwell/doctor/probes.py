@@ -15,6 +15,9 @@
 * :class:`UpdateProbe`: ``|dw| / |w_before|`` per weighted layer, through the
   optimizer's step hooks, without the part of ``dw`` that shrinks ``w`` along
   itself (weight decay): the gradient's share of the update.
+* :class:`Guarded`: every hook a probe puts into the user's model or
+  optimizer is wrapped so that it never raises: an error inside one is kept
+  (``failed``), the probe does nothing from then on, and the doctor says so.
 * :func:`first_non_finite`: re-runs a forward pass with hooks on every module
   and names the first one whose output is non-finite although its inputs
   are finite (the origin), apart from those that only passed it on.
@@ -22,8 +25,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -83,7 +87,27 @@ def layer_gradients(layers: list[tuple[str, nn.Module, list[nn.Parameter]]]
     return [(math.sqrt(g / c), math.sqrt(w / c)) if c else None for g, w, c in zip(g2, w2, counts)]
 
 
-class ActivationProbe:
+class Guarded:
+    """A probe whose hooks never raise into the user's forward, backward or optimizer step."""
+
+    failed: str | None = None  # the first error inside one of the probe's hooks
+
+    def guard(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn``, doing nothing once any of the probe's hooks has failed; an error is kept, and None returned
+        (a hook's "nothing changed")."""
+        @functools.wraps(fn)
+        def safe(*args: Any, **kwargs: Any) -> Any:
+            if self.failed is not None:
+                return None
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001 - the user's training must go on
+                self.failed = f"{type(err).__name__}: {err}"
+                return None
+        return safe
+
+
+class ActivationProbe(Guarded):
     """Forward hooks on every activation module; they record only while ``active``.
 
     With ``detail`` (the doctor's ``record``) each record also holds the
@@ -104,7 +128,8 @@ class ActivationProbe:
         # per unit: active on some row of the sampled batches since the last window was judged
         self.alive: dict[str, torch.Tensor] = {}
         self.alive_rows: dict[str, int] = {}
-        self._handles = [m.register_forward_hook(self._hook(name, kind)) for name, m, kind in self.modules]
+        self._handles = [m.register_forward_hook(self.guard(self._hook(name, kind)))
+                         for name, m, kind in self.modules]
 
     def _hook(self, name: str, kind: str):
         meta = ACTIVATIONS.entry(kind).meta
@@ -138,8 +163,8 @@ class ActivationProbe:
                                   hist=torch.histc(x.clamp(lo, hi), self.bins, lo, hi))
                 self.records[name] = record
             if output.requires_grad:  # the back-propagated (state) gradient, RMS, when backward reaches it
-                output.register_hook(lambda g, r=record: r.__setitem__("state_grad", g.detach().float().pow(2)
-                                                                       .mean().sqrt()))
+                output.register_hook(self.guard(lambda g, r=record: r.__setitem__(
+                    "state_grad", g.detach().float().pow(2).mean().sqrt())))
 
         return hook
 
@@ -174,7 +199,7 @@ class ActivationProbe:
         self._handles = []
 
 
-class TimeProbe:
+class TimeProbe(Guarded):
     """Forward pre-hooks on every one-directional ``nn.RNN``/``nn.GRU``/``nn.LSTM``; they record only while ``active``.
 
     A recorded layer's ``first`` and ``last`` are the RMS of the gradient
@@ -193,7 +218,7 @@ class TimeProbe:
                         if isinstance(m, nn.RNNBase) and not m.bidirectional]
         self.records: dict[str, dict[str, torch.Tensor]] = {}
         self.skipped: set[str] = set()  # layers whose input is not a (batch, time, features) tensor (packed, unbatched)
-        self._handles = [m.register_forward_pre_hook(self._hook(name)) for name, m in self.modules]
+        self._handles = [m.register_forward_pre_hook(self.guard(self._hook(name))) for name, m in self.modules]
 
     def _hook(self, name: str):
         def hook(module: nn.RNNBase, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -218,7 +243,7 @@ class TimeProbe:
                 per_step = g.detach().float().pow(2).mean(dim=others).sqrt()
                 record.update(first=per_step[0], last=per_step[-1])
 
-            x.register_hook(grad_hook)
+            x.register_hook(self.guard(grad_hook))
             return replaced
 
         return hook
@@ -238,7 +263,7 @@ class TimeProbe:
         self._handles = []
 
 
-class UpdateProbe:
+class UpdateProbe(Guarded):
     """Relative size of each layer's update, ``|dw| / |w|``, on the steps it is armed for."""
 
     def __init__(self, optimizer: Any, layers: list[tuple[str, nn.Module, list[nn.Parameter]]]) -> None:
@@ -248,8 +273,8 @@ class UpdateProbe:
         self.ratios: list[float] | None = None
         self._handles = []
         if hasattr(optimizer, "register_step_pre_hook") and hasattr(optimizer, "register_step_post_hook"):
-            self._handles = [optimizer.register_step_pre_hook(self._pre),
-                             optimizer.register_step_post_hook(self._post)]
+            self._handles = [optimizer.register_step_pre_hook(self.guard(self._pre)),
+                             optimizer.register_step_post_hook(self.guard(self._post))]
 
     @property
     def available(self) -> bool:
@@ -279,8 +304,8 @@ class UpdateProbe:
         for _, _, ws in self.layers:
             # a shrinking update's component along -w is weight decay's (or the gradient's pull to 0), not a
             # step across the loss surface: only the rest counts (the gradient's share of the update)
-            n2 = sum(num[i + j] ** 2 - (dots[i + j] / den[i + j]) ** 2 * (dots[i + j] < 0 and den[i + j] > 0)
-                     for j in range(len(ws)))
+            n2 = sum(num[i + j] ** 2 - ((dots[i + j] / den[i + j]) ** 2 if dots[i + j] < 0 and den[i + j] > 0 else 0.0)
+                     for j in range(len(ws)))  # weights of exactly 0 (a zero start) have no direction to shrink along
             n2 = max(n2, 0.0)
             d2 = sum(den[i + j] ** 2 for j in range(len(ws)))
             per_layer.append(math.sqrt(n2) / math.sqrt(d2) if d2 > 0 else float("inf"))
