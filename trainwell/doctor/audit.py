@@ -210,26 +210,40 @@ def _near_copies(floating: dict[str, np.ndarray], k: int = 16) -> dict[str, Any]
 
 
 def _shifted_copies(floating: dict[str, np.ndarray], most_shift: int = 64) -> dict[str, Any] | None:
-    """Validation/test rows that are training rows shifted by 1 to ``most_shift`` positions (module docstring)."""
+    """Validation/test rows that are training rows shifted by 1 to ``most_shift`` positions (module docstring).
+
+    Half-rows are compared by a fingerprint of their bits (a random linear map of the float32 words, exact in
+    unsigned 64-bit arithmetic: equal half-rows give equal fingerprints whatever the memory layout), and each
+    candidate is then compared value by value.
+    """
     train = floating.get("train")
     others = [floating[n] for n in ("val", "test") if n in floating and len(floating[n])]
     if train is None or not others or train.shape[1] < 8:
         return None
     width = train.shape[1]
-    half = width // 2
-    starts = {d: i for i, d in enumerate(_digests(np.ascontiguousarray(train[:, :half])))}
+    half, shifts = width // 2, min(width - width // 2, most_shift)
     q = np.concatenate(others)
     q = q[torch.randperm(len(q), generator=torch.Generator().manual_seed(0))[:NEAR_SAMPLE].numpy()]
     if len(q) < 20:
         return None
+    weights = np.random.default_rng(0).integers(1, 2 ** 63, size=half, dtype=np.uint64) | np.uint64(1)
+
+    def prints(segments: np.ndarray) -> np.ndarray:
+        bits = np.ascontiguousarray(segments, dtype=np.float32).view(np.uint32).astype(np.uint64)
+        return (bits * weights).sum(axis=-1)  # wraps modulo 2^64: exact
+
+    starts = prints(train[:, :half])
+    windows = np.lib.stride_tricks.sliding_window_view(q, half, axis=1)[:, 1:shifts + 1]  # (rows, shifts, half)
+    found = np.isin(prints(windows), starts)
+    first = {int(v): i for i, v in reversed(list(enumerate(starts)))}
     hits, example = 0, None
-    for r, row in enumerate(q):
-        for shift in range(1, min(width - half, most_shift) + 1):
-            segment = np.ascontiguousarray(row[shift:shift + half])
-            i = starts.get(_digests(segment[None])[0])
-            if i is not None and np.unique(segment).size >= width // 4:
+    for r in np.flatnonzero(found.any(axis=1)):
+        for shift in np.flatnonzero(found[r]) + 1:
+            segment = q[r, shift:shift + half]
+            i = first[int(prints(segment))]
+            if np.array_equal(segment, train[i, :half]) and np.unique(segment).size >= width // 4:
                 hits += 1
-                example = example or {"shift": shift, "train_row": i}
+                example = example or {"shift": int(shift), "train_row": i}
                 break
     if hits / len(q) > NEAR_EXCESS:
         return {"shifted_copy_share": hits / len(q), "rows_measured": len(q), "example": example}
