@@ -1,7 +1,7 @@
 """The sick-run benchmark: does the doctor name what was broken, and can it repair it?
 
     python benchmarks/doctor/run.py [--only NAME ...] [--no-repair] [--json OUT] [--rounds 3]
-                                    [--held-out | --held-out-2 | ... | --held-out-8]
+                                    [--held-out | --held-out-2 | ... | --held-out-9]
 
 For every case of cases.py: train with the doctor on, compare its findings
 with what was injected; for sick cases with a ``fix``, also train the
@@ -30,6 +30,7 @@ from cases import (DATA, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_
 from held_out_6 import CUSTOM_6, Setup  # noqa: E402
 from held_out_7 import CUSTOM_7, HELD_OUT_7  # noqa: E402
 from held_out_8 import CUSTOM_8, HELD_OUT_8  # noqa: E402
+from held_out_9 import CUSTOM_9, HELD_OUT_9  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -40,7 +41,7 @@ from trainwell.doctor import DoctorCallback, Finding, audit  # noqa: E402
 from trainwell.loop import Trainer  # noqa: E402
 from trainwell.errors import TrainwellError  # noqa: E402
 
-CUSTOM = {**CUSTOM_6, **CUSTOM_7, **CUSTOM_8}  # the hand-built runs of every set, by builder name
+CUSTOM = {**CUSTOM_6, **CUSTOM_7, **CUSTOM_8, **CUSTOM_9}  # the hand-built runs of every set, by builder name
 
 
 def diagnose_custom(case: Case) -> dict:
@@ -128,11 +129,15 @@ def main() -> None:
     parser.add_argument("--held-out-8", action="store_true",
                         help="run the eighth held-out set instead (issue 18: new instances of the faults set 7 "
                              "found hard, and more real faults)")
+    parser.add_argument("--held-out-9", action="store_true",
+                        help="run the ninth held-out set instead (issue 18: new instances of the faults of sets 7 "
+                             "and 8, and healthy runs done right)")
     parser.add_argument("--rounds", type=int, default=3, help="timed runs of each twin and repaired run (median)")
     args = parser.parse_args()
     pool = HELD_OUT if args.held_out else HELD_OUT_2 if args.held_out_2 else HELD_OUT_3 if args.held_out_3 \
         else HELD_OUT_4 if args.held_out_4 else HELD_OUT_5 if args.held_out_5 else HELD_OUT_6 if args.held_out_6 \
-        else HELD_OUT_7 if args.held_out_7 else HELD_OUT_8 if args.held_out_8 else SICK + HEALTHY
+        else HELD_OUT_7 if args.held_out_7 else HELD_OUT_8 if args.held_out_8 else HELD_OUT_9 if args.held_out_9 \
+        else SICK + HEALTHY
     cases = [c for c in pool if not args.only or c.name in args.only]
     print(f"machine: {machine()}; {sum(not c.healthy for c in cases)} sick and {sum(c.healthy for c in cases)} "
           f"healthy cases")
