@@ -121,6 +121,13 @@ def test_the_summary_shows_balanced_accuracy_and_says_what_the_train_row_is(tmp_
     assert "balanced accuracy" in out and "running mean over the epoch's batches" in out
     test_row = next(line for line in out.splitlines() if line.strip().strip("│").strip().startswith("test"))
     assert f"{metrics['test']['balanced_accuracy']:.4f}" in test_row and f"{metrics['test']['accuracy']:.4f}" in test_row
+    # the best epoch is named by what chose it: early stopping's monitor (on by default), or the validation loss
+    assert metrics["best_epoch_by"] == "val_accuracy" and f"best epoch (by val accuracy): {metrics['best_epoch']}" in out
+    code, out, err = run_cli(["train", *TINY, "--quiet", "--set", "early_stopping.enabled=false", "--out",
+                              tmp_path / "all"], monkeypatch, capsys)
+    metrics = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert code == 0 and metrics["best_epoch_by"] == "val_loss"
+    assert f"best epoch (by val loss): {metrics['best_epoch']}" in out
 
 
 def test_boosting_that_stops_at_a_round_no_better_than_chance_says_so(tmp_path, monkeypatch, capsys):

@@ -101,7 +101,8 @@ def train(
         raise typer.Exit(EXIT_FAILED if run.metrics.get("status") == "failed" else 0)
     out.print(_metrics_table(run.metrics))
     out.print(_recall_line(run.metrics["test"]["per_class_recall"]))
-    out.print(f"best epoch (val loss): {run.metrics['best_epoch']}   "
+    by = run.metrics.get("best_epoch_by", "val_loss").replace("_", " ")
+    out.print(f"best epoch (by {by}): {run.metrics['best_epoch']}   "
               f"parameters: {run.metrics['n_parameters']:,}   time: {run.metrics['train_seconds']:.1f}s")
     problems = [f for f in run.findings if f.severity != "info"]
     repairs = run.diagnosis.get("repairs", [])

@@ -276,9 +276,10 @@ def _run_attempt(a: Attempt) -> Outcome:
     if doctor is not None and stopper is not None and stopper.restore_best:
         _treated_by_early_stopping(doctor.findings, stopper)
     # the best epoch is early stopping's when it watches (its monitor, the weights it restores), else by val loss
-    best = stopper.tracker.best_epoch if stopper is not None and stopper.tracker.best_epoch is not None \
-        else best_epoch(history)
-    metrics: dict[str, Any] = {"best_epoch": best, "epochs_run": len(history),
+    stopped = stopper is not None and stopper.tracker.best_epoch is not None
+    best = stopper.tracker.best_epoch if stopped else best_epoch(history)
+    metrics: dict[str, Any] = {"best_epoch": best, "best_epoch_by": stopper.tracker.monitor if stopped else "val_loss",
+                               "epochs_run": len(history),
                                "train_seconds": seconds, "n_parameters": count_parameters(model)}
     diagnosis: dict[str, Any] = {}
     if doctor is not None:
