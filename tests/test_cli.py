@@ -122,7 +122,8 @@ def test_the_summary_shows_balanced_accuracy_and_says_what_the_train_row_is(tmp_
     test_row = next(line for line in out.splitlines() if line.strip().strip("│").strip().startswith("test"))
     assert f"{metrics['test']['balanced_accuracy']:.4f}" in test_row and f"{metrics['test']['accuracy']:.4f}" in test_row
     # the best epoch is named by what chose it: early stopping's monitor (on by default), or the validation loss
-    assert metrics["best_epoch_by"] == "val_accuracy" and f"best epoch (by val accuracy): {metrics['best_epoch']}" in out
+    assert metrics["best_epoch_by"] == "val_accuracy"
+    assert f"best epoch (by val accuracy): {metrics['best_epoch']}" in out
     code, out, err = run_cli(["train", *TINY, "--quiet", "--set", "early_stopping.enabled=false", "--out",
                               tmp_path / "all"], monkeypatch, capsys)
     metrics = json.loads((tmp_path / "all" / "metrics.json").read_text())

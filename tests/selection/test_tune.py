@@ -150,8 +150,8 @@ def test_a_timeout_takes_no_new_trial_after_it_and_says_so(tiny_base, tmp_path, 
     assert [line for line in lines if line.startswith("note:") and "timeout" in line] == [
         f"note: stopped on the timeout: no new trial after {timeout:g} s ({n} of 1000 trials); running the command "
         "again goes on"], out
-    assert lines[0] == f"{n} trials: {n - pruned} complete, {pruned} pruned" + (f" ({pruned} pruner)" if pruned else "") \
-        + ", 0 failed"
+    by = f" ({pruned} pruner)" if pruned else ""
+    assert lines[0] == f"{n} trials: {n - pruned} complete, {pruned} pruned{by}, 0 failed"
 
 
 @pytest.mark.parametrize("args, message", [
