@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwell.data import Split, load_data
-from trainwell.doctor import Doctor, audit, lint
+from trainwell.doctor import Doctor, ScaleLR, audit, lint
 
 
 def test_a_noisy_epoch_after_the_best_does_not_hide_a_later_overfitting():
@@ -205,3 +205,33 @@ def test_a_probe_whose_hook_fails_does_nothing_from_then_on_and_the_doctor_says_
         optimizer.step()
     assert doctor.notes == ["the doctor's update-size measurements stopped after an internal error: "
                             "RuntimeError: measured"]
+
+
+@pytest.mark.parametrize("overshot,lr,too_low", [(None, 0.1, True), (0.1, 0.1, False), (0.1, 0.001, True)])
+def test_tiny_steps_after_the_same_rate_overshot_are_not_a_rate_too_low(overshot, lr, too_low):
+    # held-out set 9: a residual CNN without norms overshot (median steps 0.14 of the weights), stalled at chance,
+    # and its steps fell to 3e-5: the rate that threw it is no rate too low; one decayed 100x since may be
+    model = nn.Linear(2, 2)
+    d = Doctor(model, torch.optim.SGD(model.parameters(), lr=lr))
+    d._update_ratios, d._overshot = [[1e-5, 1e-5]], overshot
+    for _ in range(7):
+        d.end_epoch(train_loss=2.3, train_acc=0.1)
+    plateau = next(f for f in d.findings if f.symptom == "slow_convergence")
+    assert d.has("learning_rate_too_low") is too_low and (plateau.cause == "learning_rate_too_low") is too_low
+    assert any(isinstance(r, ScaleLR) for r in plateau.remedies) is too_low
+
+
+def test_a_step_above_the_overshoot_threshold_keeps_the_rate_it_was_made_at():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=30.0)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    with Doctor(model, optimizer, every=1) as doctor:
+        for _ in range(3):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            doctor.observe(loss, inputs=x, targets=y)
+            optimizer.step()
+    assert doctor._update_peak > 0.1 and doctor._overshot == 30.0
+    assert Doctor(model).state_dict()["overshot"] is None and doctor.state_dict()["overshot"] == 30.0

@@ -111,6 +111,7 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules, OrderRules):
         self._grads: list[dict[str, Any]] = []     # sampled gradient measurements
         self._update_ratios: list[list[float]] = []
         self._update_peak = 0.0                     # the largest median update size seen
+        self._overshot: float | None = None         # the highest rate a step above update_high was measured at
         self._counts: dict[str, int] = {}           # consecutive samples a rule has held
         self._epochs: list[dict[str, float]] = []
         self._min_train_loss = math.inf
@@ -246,6 +247,9 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules, OrderRules):
             finite = [r for r in self.updates.ratios if math.isfinite(r)]
             if finite:
                 self._update_peak = max(self._update_peak, statistics.median(finite))
+                if statistics.median(finite) > self.t.update_high:
+                    rate = max(self._rates() or [math.inf])
+                    self._overshot = rate if self._overshot is None else max(self._overshot, rate)
             self.updates.ratios = None
             self._check_updates()
             self._judge_sum()
@@ -453,9 +457,15 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules, OrderRules):
         rising = before is not None and self._lrs is not None and any(b > a for a, b in zip(before, self._lrs))
         crawl = self._crawl(max(finite))
         evidence.update(crawl)
-        if self._held("lr_low", moving and not rising and (max(finite) < self.t.update_low or bool(crawl))) \
-                >= self.t.persist:
+        if self._held("lr_low", moving and not rising and not self._collapsed()
+                      and (max(finite) < self.t.update_low or bool(crawl))) >= self.t.persist:
             self._lr_too_low(median, evidence)
+
+    def _collapsed(self) -> bool:
+        """The same rate (within 10x) once made steps above ``update_high``: tiny steps now are the gradient's (the
+        net collapsed after an overshoot), not the rate's, and a higher rate is no cure."""
+        rates = self._rates()
+        return self._overshot is not None and (rates is None or max(rates) >= 0.1 * self._overshot)
 
     def _rates(self) -> list[float] | None:
         """The optimizer's learning rates now (None without param_groups)."""
@@ -480,7 +490,8 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules, OrderRules):
         """What a resumed run needs to continue the diagnosis (plain JSON values)."""
         return {"step": self.step, "epoch": self.epoch, "findings": [f.to_dict() for f in self.findings],
                 "notes": list(self.notes), "grads": list(self._grads), "update_ratios": list(self._update_ratios),
-                "update_peak": self._update_peak, "counts": dict(self._counts), "epochs": list(self._epochs),
+                "update_peak": self._update_peak, "overshot": self._overshot, "counts": dict(self._counts),
+                "epochs": list(self._epochs),
                 "min_train_loss": self._min_train_loss, "best_val": self._best_val, "first_loss": self._first_loss,
                 "start_losses": list(self._start_losses), "recent_losses": list(self._recent_losses),
                 "reported": sorted(self._reported), "start_suspect": self._start_suspect}
@@ -493,6 +504,7 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules, OrderRules):
         self._update_ratios = [list(r) for r in state["update_ratios"]]
         self._counts = dict(state["counts"])
         self._update_peak = state["update_peak"]
+        self._overshot = state.get("overshot")
         self._epochs = list(state["epochs"])
         self._min_train_loss = state["min_train_loss"]
         self._best_val = tuple(state["best_val"]) if state["best_val"] is not None else None

@@ -178,7 +178,7 @@ class EpochRules:
                                           "dropout_too_high", "missing_nonlinearity", "small_batch_norm")
                               if self.has(s)), None)
                 recent = [statistics.median(r) for r in self._update_ratios[-5:] if r]  # recent step sizes
-                if cause is None and recent:
+                if cause is None and recent and not self._collapsed():
                     if max(recent) < 100 * t.update_low:  # steps ~1e-4 of the weights or less, and nothing moves
                         cause = "learning_rate_too_low"
                         self._lr_too_low(max(recent), {"update_to_weight_median": recent, "train_loss": losses[-1]})
@@ -190,6 +190,11 @@ class EpochRules:
                     # steps are already as large as a remedy would make them: a higher rate is no cure
                     finding.remedies = [r for r in finding.remedies if not isinstance(r, ScaleLR)]
                     finding.remedy += f" (not the learning rate: steps are already {max(recent):.2g} of the weights)"
+                elif finding is not None and self._collapsed():  # this rate overshot before: no higher one
+                    finding.remedies = [r for r in finding.remedies if not isinstance(r, ScaleLR)]
+                    finding.remedy += (" (not a higher learning rate: this rate made steps above "
+                                       f"{t.update_high:g} of the weights earlier in the run, and the net stalled "
+                                       "after them)")
                 if accs and accs[-1] < t.underfit_accuracy:
                     self._found("underfitting", "warning", evidence, cause=cause)
         vals = self._series("val_loss")

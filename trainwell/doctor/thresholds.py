@@ -51,7 +51,10 @@ Rules (each threshold from the mechanism it tests):
   length known, steps that add up to less than 1% of the weights over the
   rest of the run (judged in its first quarter) are a rate too low at once,
   not after a plateau; a rate that rose since the last sample is a warmup
-  and never too low.
+  and never too low, and a rate within 10x of one that made a median step
+  above ``update_high`` earlier in the run is never too low either: the net
+  stalled after the overshoot (set 9's un-normalised residual CNN: steps of
+  0.14, then 3e-5 at chance), so its tiny steps are the gradient's.
 * divergence within an epoch: the loss ten times its first value. Both are
   means over the last steps that hold 32 rows (``divergence_rows``): one
   row's loss is no run's loss (at batch size 1, a single sample of a healthy
