@@ -220,10 +220,11 @@ class Doctor(BlowUpRules, StartRules, EpochRules, VerdictRules, OrderRules):
 
     def _observe(self, loss: Any, inputs: torch.Tensor | None, targets: torch.Tensor | None) -> None:
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        for probe, what in ((self.acts, "activation"), (self.time, "through-time"), (self.updates, "update-size")):
-            if probe is not None and probe.failed:  # its hooks do nothing now; the training went on
-                self._note(f"the doctor's {what} measurements stopped after an internal error: {probe.failed}")
         sampled = self.step % self.every == 0
+        if sampled:  # off the per-step path: a failed probe's hooks do nothing now, the training went on
+            for probe, what in ((self.acts, "activation"), (self.time, "through-time"), (self.updates, "update-size")):
+                if probe is not None and probe.failed:
+                    self._note(f"the doctor's {what} measurements stopped after an internal error: {probe.failed}")
         if self.recorder is not None and not self._recording:
             self.recorder.start(self.step)
             self._recording = True
